@@ -1,0 +1,21 @@
+// Each subcommand lives in its own cmd_<name>.cpp and registers itself on the CLI11 app.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <vector>
+
+namespace nd {
+
+struct Command {
+  CLI::App* app;
+  std::function<int()> run;  // returns the process exit code; throws InputError on bad input
+};
+
+// Options every command shares.
+struct CommonOptions {
+  int threads = 0;  // 0 = all cores
+};
+
+void add_fit_command(CLI::App& app, std::vector<Command>& commands, CommonOptions& common);
+
+}  // namespace nd

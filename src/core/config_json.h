@@ -1,0 +1,61 @@
+// Strict JSON configs: every section is a struct with defaults; reading rejects unknown keys and wrong
+// types with one line that names the key path ("field.grid.levels: expected an integer").
+#pragma once
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+
+#include "core/error.h"
+
+namespace nd {
+
+class ConfigReader {
+ public:
+  // path: the dotted name of this section, for messages ("" at the top level).
+  ConfigReader(const nlohmann::json& j, std::string path) : j_(j), path_(std::move(path)) {
+    require(j_.is_object(), name("") + ": expected a JSON object");
+  }
+  // Reads j[key] into value when present; leaves the default otherwise.
+  template <class T>
+  void get(const char* key, T& value) {
+    used_.insert(key);
+    auto it = j_.find(key);
+    if (it == j_.end()) return;
+    try {
+      value = it->template get<T>();
+    } catch (const nlohmann::json::exception&) {
+      throw InputError(name(key) + ": expected " + type_name(value) + ", got " + it->dump());
+    }
+  }
+  // The sub-object j[key], or an empty object when absent.
+  ConfigReader section(const char* key) {
+    used_.insert(key);
+    auto it = j_.find(key);
+    static const nlohmann::json kEmpty = nlohmann::json::object();
+    return ConfigReader(it == j_.end() ? kEmpty : *it, name(key));
+  }
+  // Throws InputError naming the first key that no get()/section() asked for.
+  void finish() const {
+    for (auto it = j_.begin(); it != j_.end(); ++it)
+      require(used_.count(it.key()) > 0, name(it.key()) + ": unknown key");
+  }
+
+ private:
+  std::string name(const std::string& key) const {
+    if (path_.empty()) return key.empty() ? "config" : key;
+    return key.empty() ? path_ : path_ + "." + key;
+  }
+  template <class T>
+  static const char* type_name(const T&) {
+    if constexpr (std::is_same_v<T, bool>) return "true or false";
+    if constexpr (std::is_integral_v<T>) return "an integer";
+    if constexpr (std::is_floating_point_v<T>) return "a number";
+    if constexpr (std::is_same_v<T, std::string>) return "a string";
+    return "a value of another type";
+  }
+  const nlohmann::json& j_;
+  std::string path_;
+  std::set<std::string> used_;
+};
+
+}  // namespace nd

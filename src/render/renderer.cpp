@@ -1,0 +1,95 @@
+#include "render/renderer.h"
+
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include <cmath>
+
+#include "core/config_json.h"
+
+namespace nd {
+
+nlohmann::json to_json(const RenderConfig& c) {
+  return {{"max_steps", c.march.max_steps},
+          {"max_samples_per_ray", c.march.max_samples_per_ray},
+          {"cone_angle", c.march.cone_angle},
+          {"min_near", c.march.min_near},
+          {"use_occupancy_grid", c.use_occupancy_grid},
+          {"grid_resolution", c.grid_resolution},
+          {"grid_update_every", c.grid_update_every},
+          {"grid_decay", c.grid_decay},
+          {"normal_eps", c.normal_eps}};
+}
+
+RenderConfig render_config_from_json(const nlohmann::json& j) {
+  RenderConfig c;
+  ConfigReader r(j, "render");
+  r.get("max_steps", c.march.max_steps);
+  r.get("max_samples_per_ray", c.march.max_samples_per_ray);
+  r.get("cone_angle", c.march.cone_angle);
+  r.get("min_near", c.march.min_near);
+  r.get("use_occupancy_grid", c.use_occupancy_grid);
+  r.get("grid_resolution", c.grid_resolution);
+  r.get("grid_update_every", c.grid_update_every);
+  r.get("grid_decay", c.grid_decay);
+  r.get("normal_eps", c.normal_eps);
+  r.finish();
+  require(c.march.max_steps >= 1, "render.max_steps: must be >= 1");
+  require(c.march.max_samples_per_ray >= 1, "render.max_samples_per_ray: must be >= 1");
+  require(c.march.cone_angle >= 0, "render.cone_angle: must be >= 0");
+  require(c.grid_resolution >= 8 && c.grid_resolution <= 512, "render.grid_resolution: must be in 8..512");
+  require(c.grid_update_every >= 1, "render.grid_update_every: must be >= 1");
+  require(c.grid_decay > 0 && c.grid_decay <= 1, "render.grid_decay: must be in (0, 1]");
+  require(c.normal_eps > 0, "render.normal_eps: must be > 0");
+  return c;
+}
+
+VolumeRenderer::VolumeRenderer(const RenderConfig& config, double bound)
+    : config_(config), bound_(bound), grid_(config.grid_resolution, bound) {}
+
+RenderResult VolumeRenderer::render_rays(NerfFieldImpl& field, const Rays& rays, const at::Tensor& background,
+                                         const ShadingParams& shading, std::mt19937_64* rng) {
+  MarchOptions march = config_.march;
+  march.jitter = rng != nullptr;
+  RenderResult out;
+  out.samples = march_rays(rays.origins, rays.dirs, bound_, config_.use_occupancy_grid ? &grid_ : nullptr, march,
+                           rng);
+  const auto& s = out.samples;
+  FieldOutput f = field.forward(s.positions, s.dirs);
+  at::Tensor color = f.rgb;
+  if (shading_needs_normals(shading.mode)) color = shade(f.rgb, field.normals(s.positions, config_.normal_eps), shading);
+  CompositeResult c = composite(f.sigma, color, s.deltas, s.ts, s.ray_offsets, s.ray_counts);
+  auto bg = background.dim() == 1 ? background.view({1, 3}) : background;
+  out.rgb = c.rgb + (1 - c.opacity).unsqueeze(1) * bg;
+  out.depth = c.depth;
+  out.opacity = c.opacity;
+  out.weights = c.weights;
+  return out;
+}
+
+RenderedImage VolumeRenderer::render_image(NerfFieldImpl& field, const Camera& camera, const at::Tensor& background,
+                                           const ShadingParams& shading, int64_t chunk) {
+  torch::NoGradGuard no_grad;
+  const int w = camera.intrinsics.width, h = camera.intrinsics.height;
+  Rays all = camera_rays_all(camera);
+  const int64_t n = all.origins.size(0);
+  std::vector<at::Tensor> rgb, depth, opacity;
+  for (int64_t start = 0; start < n; start += chunk) {
+    const int64_t end = std::min(n, start + chunk);
+    Rays part{all.origins.slice(0, start, end), all.dirs.slice(0, start, end)};
+    auto bg = background.dim() == 1 ? background : background.slice(0, start, end);
+    RenderResult r = render_rays(field, part, bg, shading, nullptr);
+    rgb.push_back(r.rgb);
+    depth.push_back(r.depth);
+    opacity.push_back(r.opacity);
+  }
+  return {at::cat(rgb).view({h, w, 3}), at::cat(depth).view({h, w}), at::cat(opacity).view({h, w})};
+}
+
+void VolumeRenderer::update_occupancy(NerfFieldImpl& field, int64_t step, std::mt19937_64& rng) {
+  if (!config_.use_occupancy_grid) return;
+  // A cell is worth sampling when one marching step through it has optical thickness > 0.01.
+  const double min_step = 2.0 * std::sqrt(3.0) * bound_ / config_.march.max_steps;
+  grid_.update([&](const at::Tensor& p) { return field.density(p); }, step, rng, config_.grid_decay, 0.01, min_step);
+}
+
+}  // namespace nd

@@ -1,0 +1,37 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "pipeline/metrics.h"
+
+namespace nd {
+namespace {
+
+TEST(Metrics, PsnrOfKnownError) {
+  auto a = at::full({16, 16, 3}, 0.5f);
+  auto b = a + 0.1f;  // MSE 0.01 → 20 dB
+  EXPECT_NEAR(psnr(a, b), 20.0, 1e-4);
+}
+
+TEST(Metrics, SsimIdentityAndDegradation) {
+  torch::manual_seed(0);
+  auto a = at::rand({32, 40, 3});
+  EXPECT_NEAR(ssim(a, a), 1.0, 1e-9);
+  auto noisy = (a + 0.1 * at::randn_like(a)).clamp(0, 1);
+  auto very_noisy = (a + 0.3 * at::randn_like(a)).clamp(0, 1);
+  const double s1 = ssim(a, noisy), s2 = ssim(a, very_noisy);
+  EXPECT_LT(s1, 1.0);
+  EXPECT_LT(s2, s1);
+  EXPECT_NEAR(ssim(a, noisy), ssim(noisy, a), 1e-12);  // symmetric
+}
+
+TEST(Metrics, SsimOfConstantShiftMatchesFormula) {
+  // Constant images: σ terms vanish, SSIM = (2·μx·μy + C1) / (μx² + μy² + C1).
+  auto a = at::full({16, 16, 1}, 0.4f), b = at::full({16, 16, 1}, 0.6f);
+  const double c1 = 1e-4;
+  const double expected = (2 * 0.4 * 0.6 + c1) / (0.16 + 0.36 + c1);
+  EXPECT_NEAR(ssim(a, b), expected, 1e-6);
+}
+
+}  // namespace
+}  // namespace nd
