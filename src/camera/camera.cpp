@@ -13,14 +13,14 @@ double radians(double deg) { return deg * kPi / 180.0; }
 
 Intrinsics Intrinsics::downscaled(int factor) const {
   Intrinsics out = *this;
+  // Pixel (i, j) of the smaller image covers pixels [i·f, (i+1)·f) × [j·f, (j+1)·f) of the original
+  // (a box filter that drops the last W % f columns and H % f rows), so every pixel unit shrinks by f.
   out.width = width / factor;
   out.height = height / factor;
-  // Keep the field of view: scale by the actual ratio of integer sizes.
-  const double sx = double(out.width) / width, sy = double(out.height) / height;
-  out.fx = fx * sx;
-  out.fy = fy * sy;
-  out.cx = cx * sx;
-  out.cy = cy * sy;
+  out.fx = fx / factor;
+  out.fy = fy / factor;
+  out.cx = cx / factor;
+  out.cy = cy / factor;
   return out;
 }
 

@@ -18,7 +18,7 @@ struct Intrinsics {
   double fx = 0, fy = 0, cx = 0, cy = 0;  // pixels
   double k1 = 0, k2 = 0, p1 = 0, p2 = 0;  // OpenCV radial-tangential distortion
   bool distorted() const { return k1 != 0 || k2 != 0 || p1 != 0 || p2 != 0; }
-  // Same camera at 1/factor of the resolution.
+  // Same camera at 1/factor of the resolution (the remainder rows/columns dropped, as downscale_image does).
   Intrinsics downscaled(int factor) const;
 };
 
