@@ -20,8 +20,11 @@ double ssim(const at::Tensor& a, const at::Tensor& b) {
   auto g = at::exp(-(coords * coords) / (2 * 1.5 * 1.5));
   g = g / g.sum();
   auto kernel = (g.view({11, 1}) * g.view({1, 11})).view({1, 1, 11, 11}).repeat({c, 1, 1, 1});
-  auto filt = [&](const at::Tensor& t) { return at::conv2d(t, kernel, {}, 1, 0, 1, c); };
-  auto mu_x = filt(x), mu_y = filt(y);
+  auto filt = [&](const at::Tensor& t) -> at::Tensor {
+    return at::conv2d(t, kernel, at::Tensor(), at::IntArrayRef{1, 1}, at::IntArrayRef{0, 0}, at::IntArrayRef{1, 1}, c);
+  };
+  at::Tensor mu_x = filt(x);
+  at::Tensor mu_y = filt(y);
   auto sxx = filt(x * x) - mu_x * mu_x;
   auto syy = filt(y * y) - mu_y * mu_y;
   auto sxy = filt(x * y) - mu_x * mu_y;

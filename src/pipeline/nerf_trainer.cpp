@@ -81,7 +81,7 @@ Checkpoint NerfTrainer::checkpoint() const {
   Checkpoint c;
   c.config = to_json(config_);
   c.step = step_;
-  for (const auto& [k, v] : named_tensors(*field_)) c.tensors["field." + k] = v.detach();
+  for (const auto& [k, v] : named_tensors(*field_.ptr())) c.tensors["field." + k] = v.detach();
   for (const auto& [k, v] : renderer_.grid_const().state()) c.tensors["grid." + k] = v;
   for (const auto& [k, v] : adam_->state("optim.")) c.tensors[k] = v;
   c.tensors["rng.torch"] = gen_.get_state();
@@ -92,7 +92,7 @@ Checkpoint NerfTrainer::checkpoint() const {
 }
 
 void NerfTrainer::restore(const Checkpoint& ckpt, const std::string& path) {
-  restore_tensors(path, ckpt.tensors, "field.", named_tensors(*field_));
+  restore_tensors(path, ckpt.tensors, "field.", named_tensors(*field_.ptr()));
   std::map<std::string, at::Tensor> grid_state, optim_state;
   for (const auto& [k, v] : ckpt.tensors) {
     if (k.rfind("grid.", 0) == 0) grid_state[k.substr(5)] = v;
