@@ -133,6 +133,7 @@ FitResult run_fit(FitConfig config, const FitOptions& options) {
     loss_ema = loss_ema < 0 ? l : 0.95 * loss_ema + 0.05 * l;
     bar.update(trainer.steps_done(), {{"loss", loss_ema},
                                       {"psnr", -10 * std::log10(std::max(loss_ema, 1e-10))},
+                                      {"rays", double(trainer.last_rays())},
                                       {"spr", trainer.last_samples_per_ray()}});
     if (config.checkpoint_every > 0 && trainer.steps_done() % config.checkpoint_every == 0) save();
   }

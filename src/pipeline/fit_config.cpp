@@ -24,6 +24,7 @@ nlohmann::json to_json(const FitConfig& c) {
            {{"steps", o.steps},
             {"seconds", o.seconds},
             {"batch_rays", o.batch_rays},
+            {"target_samples", o.target_samples},
             {"lr_grid", o.lr_grid},
             {"lr_mlp", o.lr_mlp},
             {"lr_final_ratio", o.lr_final_ratio},
@@ -64,6 +65,7 @@ FitConfig fit_config_from_json(const nlohmann::json& j) {
     o.get("steps", c.optim.steps);
     o.get("seconds", c.optim.seconds);
     o.get("batch_rays", c.optim.batch_rays);
+    o.get("target_samples", c.optim.target_samples);
     o.get("lr_grid", c.optim.lr_grid);
     o.get("lr_mlp", c.optim.lr_mlp);
     o.get("lr_final_ratio", c.optim.lr_final_ratio);
@@ -96,6 +98,7 @@ void validate(const FitConfig& c) {
   require(o.steps >= 0, "optim.steps: must be >= 0");
   require(o.seconds >= 0, "optim.seconds: must be >= 0");
   require(o.batch_rays >= 1 && o.batch_rays <= (1 << 22), "optim.batch_rays: must be in 1..4194304");
+  require(o.target_samples >= 0, "optim.target_samples: must be >= 0");
   require(o.lr_grid > 0 && o.lr_mlp > 0, "optim.lr_grid / optim.lr_mlp: must be > 0");
   require(o.lr_final_ratio > 0 && o.lr_final_ratio <= 1, "optim.lr_final_ratio: must be in (0, 1]");
   require(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1, "optim.beta1/beta2: must be in [0, 1)");

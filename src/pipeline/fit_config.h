@@ -26,7 +26,9 @@ struct DataConfig {
 struct OptimConfig {
   int64_t steps = 5000;
   double seconds = 0;        // wall-clock budget for training (0 = none); training stops at whichever comes first
-  int batch_rays = 4096;
+  int batch_rays = 4096;        // the most rays per step
+  int target_samples = 1 << 17;  // Instant-NGP's adaptive batch: rays per step = target / samples per ray
+                                 // (at most batch_rays); 0 = always batch_rays
   double lr_grid = 1e-2;
   double lr_mlp = 1e-2;
   double lr_final_ratio = 0.1;  // exponential decay of both rates to this fraction at the end

@@ -2,6 +2,9 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <sstream>
 
 #include "core/error.h"
@@ -50,7 +53,16 @@ double NerfTrainer::step(double lr_scale) {
   if (step_ % config_.render.grid_update_every == 0) renderer_.update_occupancy(*field_, step_, rng_);
 
   const int64_t n_images = static_cast<int64_t>(train_.cameras.size());
-  const int64_t H = train_.height, W = train_.width, B = o.batch_rays;
+  const int64_t H = train_.height, W = train_.width;
+  // Instant-NGP's adaptive batch: while the occupancy grid is still coarse, rays carry hundreds of samples,
+  // so take fewer of them; the number grows as empty space is culled.
+  int64_t B = o.batch_rays;
+  if (o.target_samples > 0) {
+    const double spr = samples_per_ray_ema_ > 0 ? samples_per_ray_ema_ : config_.render.march.max_steps / 2.0;
+    B = std::clamp<int64_t>(int64_t(o.target_samples / std::max(1.0, spr)), std::min<int64_t>(64, o.batch_rays),
+                            o.batch_rays);
+  }
+  last_rays_ = B;
   auto img = at::randint(n_images, {B}, gen_, at::kLong);
   auto u = at::randint(W, {B}, gen_, at::kLong);
   auto v = at::randint(H, {B}, gen_, at::kLong);
@@ -69,6 +81,8 @@ double NerfTrainer::step(double lr_scale) {
   Rays rays = batch_rays(cameras_, img, pixels);
   RenderResult r = renderer_.render_rays(*field_, rays, bg, ShadingParams{}, &rng_);
   last_samples_per_ray_ = double(r.samples.ts.size(0)) / B;
+  samples_per_ray_ema_ =
+      samples_per_ray_ema_ > 0 ? 0.9 * samples_per_ray_ema_ + 0.1 * last_samples_per_ray_ : last_samples_per_ray_;
   auto loss = (r.rgb - target).pow(2).mean();
   adam_->zero_grad();
   loss.backward();
@@ -88,6 +102,9 @@ Checkpoint NerfTrainer::checkpoint() const {
   std::ostringstream ss;
   ss << rng_;
   c.extra["rng"] = ss.str();
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%a", samples_per_ray_ema_);  // exact (hex float), for an exact resume
+  c.extra["samples_per_ray_ema"] = buf;
   return c;
 }
 
@@ -110,6 +127,8 @@ void NerfTrainer::restore(const Checkpoint& ckpt, const std::string& path) {
     std::istringstream ss(it->second);
     ss >> rng_;
   }
+  auto spr = ckpt.extra.find("samples_per_ray_ema");
+  if (spr != ckpt.extra.end()) samples_per_ray_ema_ = std::strtod(spr->second.c_str(), nullptr);
   auto g = ckpt.tensors.find("rng.torch");
   if (g != ckpt.tensors.end()) gen_.set_state(g->second);
 }

@@ -31,6 +31,7 @@ class NerfTrainer {
   const FitConfig& config() const { return config_; }
   // Samples per ray in the last step (a measure of the occupancy grid's work).
   double last_samples_per_ray() const { return last_samples_per_ray_; }
+  int64_t last_rays() const { return last_rays_; }
 
   Checkpoint checkpoint() const;
   // Restores parameters, grid, optimizer and generators; InputError (naming `path`) on any mismatch.
@@ -50,6 +51,8 @@ class NerfTrainer {
   at::Generator gen_;
   int64_t step_ = 0;
   double last_samples_per_ray_ = 0;
+  double samples_per_ray_ema_ = 0;  // drives the adaptive batch size
+  int64_t last_rays_ = 0;
 };
 
 }  // namespace nd

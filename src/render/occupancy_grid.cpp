@@ -79,7 +79,7 @@ void OccupancyGrid::update(const DensityFn& density_fn, int64_t step, std::mt199
 
   // Which cells to evaluate.
   std::vector<int64_t> cells;
-  if (step < kWarmupSteps) {
+  if (step < warmup_steps_) {
     cells.resize(n);
     for (int64_t c = 0; c < n; ++c) cells[c] = c;
   } else {

@@ -44,7 +44,9 @@ class OccupancyGrid {
   at::Tensor density() const { return density_; }    // [res³] float32, EMA of max density (do not modify)
   at::Tensor occupied() const { return occupied_; }  // [res³] bool (do not modify; use load_state)
   double occupied_fraction() const;
-  void mark_all_occupied();  // density 0, every cell occupied (nothing culled)
+  void mark_all_occupied();
+  // Training steps during which every update evaluates every cell (Instant-NGP: 256).
+  void set_warmup_steps(int64_t steps) { warmup_steps_ = steps; }  // density 0, every cell occupied (nothing culled)
 
   // p: a point [3]. False outside [-bound, bound]^3 (a point on the boundary belongs to the edge cell).
   bool is_occupied(const float* p) const;
@@ -67,7 +69,7 @@ class OccupancyGrid {
   void load_state(const std::map<std::string, at::Tensor>& state);
 
   static constexpr int64_t kChunk = 65536;
-  static constexpr int64_t kWarmupSteps = 256;
+  int64_t warmup_steps_ = 256;
 
  private:
   int res_;

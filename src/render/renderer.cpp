@@ -16,6 +16,7 @@ nlohmann::json to_json(const RenderConfig& c) {
           {"use_occupancy_grid", c.use_occupancy_grid},
           {"grid_resolution", c.grid_resolution},
           {"grid_update_every", c.grid_update_every},
+          {"grid_warmup_steps", c.grid_warmup_steps},
           {"grid_decay", c.grid_decay},
           {"normal_eps", c.normal_eps}};
 }
@@ -30,6 +31,7 @@ RenderConfig render_config_from_json(const nlohmann::json& j) {
   r.get("use_occupancy_grid", c.use_occupancy_grid);
   r.get("grid_resolution", c.grid_resolution);
   r.get("grid_update_every", c.grid_update_every);
+  r.get("grid_warmup_steps", c.grid_warmup_steps);
   r.get("grid_decay", c.grid_decay);
   r.get("normal_eps", c.normal_eps);
   r.finish();
@@ -38,13 +40,16 @@ RenderConfig render_config_from_json(const nlohmann::json& j) {
   require(c.march.cone_angle >= 0, "render.cone_angle: must be >= 0");
   require(c.grid_resolution >= 8 && c.grid_resolution <= 512, "render.grid_resolution: must be in 8..512");
   require(c.grid_update_every >= 1, "render.grid_update_every: must be >= 1");
+  require(c.grid_warmup_steps >= 0, "render.grid_warmup_steps: must be >= 0");
   require(c.grid_decay > 0 && c.grid_decay <= 1, "render.grid_decay: must be in (0, 1]");
   require(c.normal_eps > 0, "render.normal_eps: must be > 0");
   return c;
 }
 
 VolumeRenderer::VolumeRenderer(const RenderConfig& config, double bound)
-    : config_(config), bound_(bound), grid_(config.grid_resolution, bound) {}
+    : config_(config), bound_(bound), grid_(config.grid_resolution, bound) {
+  grid_.set_warmup_steps(config.grid_warmup_steps);
+}
 
 RenderResult VolumeRenderer::render_rays(NerfFieldImpl& field, const Rays& rays, const at::Tensor& background,
                                          const ShadingParams& shading, std::mt19937_64* rng) {

@@ -22,6 +22,8 @@ struct RenderConfig {
   bool use_occupancy_grid = true; // skip empty space (false: sample the whole box, for tests and debugging)
   int grid_resolution = 128;
   int grid_update_every = 16;     // steps between occupancy-grid updates while training
+  int grid_warmup_steps = 64;     // updates before this step evaluate every cell (Instant-NGP: 256; a full
+                                  // sweep of 128³ cells costs ~1 s on 2 cores, so fewer here)
   double grid_decay = 0.95;
   double normal_eps = 1e-2;       // finite-difference step for normals
 };
