@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   FitConfig cfg;
   cfg.data.synth = caption;
   cfg.optim.batch_rays = 4096;
+  cfg.optim.target_samples = 0;  // exactly 4096 rays per step
   NerfTrainer fused(cfg, train, 1.0, false);
   const int warmup = quick ? 100 : 300;
   std::fprintf(stderr, "render_train_step: warm-up of %d steps...\n", warmup);
