@@ -17,5 +17,6 @@ struct CommonOptions {
 };
 
 void add_fit_command(CLI::App& app, std::vector<Command>& commands, CommonOptions& common);
+void add_synth_dataset_command(CLI::App& app, std::vector<Command>& commands, CommonOptions& common);
 
 }  // namespace nd

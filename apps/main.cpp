@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   nd::CommonOptions common;
   std::vector<nd::Command> commands;
   nd::add_fit_command(app, commands, common);
+  nd::add_synth_dataset_command(app, commands, common);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
   }
   try {
     nd::set_threads(common.threads);
+    nd::keep_freed_memory();
     for (auto& c : commands)
       if (c.app->parsed()) return c.run();
   } catch (const nd::InputError& e) {

@@ -22,8 +22,8 @@ inline double median(std::vector<double> v) {
 
 // Times `a` and `b` alternately (a, b, a, b, ...) after one warm-up call each, for `rounds` rounds.
 // Returns the median seconds per call of each.
-inline std::pair<double, double> time_alternating(const std::function<void()>& a, const std::function<void()>& b,
-                                                  int rounds) {
+inline std::pair<double, double> time_alternating(const std::function<void()>& a,
+                                                  const std::function<void()>& b, int rounds) {
   a();
   b();
   std::vector<double> ta, tb;
@@ -52,8 +52,8 @@ inline double time_median(const std::function<void()>& f, int rounds) {
 }
 
 // Prints one figure. baseline <= 0 means none; ratio = value / baseline (rates: higher is better).
-inline void print_figure(const std::string& name, double value, const std::string& unit, const nlohmann::json& config,
-                         double baseline = 0) {
+inline void print_figure(const std::string& name, double value, const std::string& unit,
+                         const nlohmann::json& config, double baseline = 0) {
   nlohmann::json j = {{"name", name}, {"value", value}, {"unit", unit}};
   if (baseline > 0) {
     j["baseline"] = baseline;

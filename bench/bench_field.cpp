@@ -19,9 +19,9 @@ struct FieldStep {
     FieldConfig cfg;
     cfg.fused = fused;
     field = NerfField(cfg);
-    adam = std::make_unique<FusedAdam>(
-        std::vector<AdamGroup>{{"grid", field->grid_parameters(), 1e-2}, {"mlp", field->mlp_parameters(), 1e-3}},
-        AdamOptions{});
+    adam = std::make_unique<FusedAdam>(std::vector<AdamGroup>{{"grid", field->grid_parameters(), 1e-2},
+                                                              {"mlp", field->mlp_parameters(), 1e-3}},
+                                       AdamOptions{});
     x = at::rand({n, 3}) * 2 - 1;
   }
   void run() {
@@ -38,17 +38,23 @@ struct FieldStep {
 int main(int argc, char** argv) {
   const bool quick = bench::has_flag(argc, argv, "--quick");
   set_threads(0);
+  keep_freed_memory();
   const int64_t n = 131072;
   torch::manual_seed(0);
   FieldStep fused(true, n), reference(false, n);
   const int rounds = quick ? 3 : 7;
-  std::fprintf(stderr, "field_train_step: %d rounds of fused vs reference at N=%ld, %d threads\n", rounds, long(n),
-               num_threads());
+  std::fprintf(stderr, "field_train_step: %d rounds of fused vs reference at N=%ld, %d threads\n", rounds,
+               long(n), num_threads());
   auto [t_fused, t_ref] = bench::time_alternating([&] { fused.run(); }, [&] { reference.run(); }, rounds);
   std::fprintf(stderr, "  fused %.1f ms/step, reference %.1f ms/step\n", t_fused * 1e3, t_ref * 1e3);
   bench::print_figure("field_train_step", n / t_fused, "samples/s",
-                      {{"points", n}, {"levels", 16}, {"features", 2}, {"log2_table", 19}, {"hidden", 64},
-                       {"threads", num_threads()}, {"points_distribution", "uniform random"}},
+                      {{"points", n},
+                       {"levels", 16},
+                       {"features", 2},
+                       {"log2_table", 19},
+                       {"hidden", 64},
+                       {"threads", num_threads()},
+                       {"points_distribution", "uniform random"}},
                       n / t_ref);
   return 0;
 }

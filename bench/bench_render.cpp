@@ -16,6 +16,7 @@ using namespace nd;
 int main(int argc, char** argv) {
   const bool quick = bench::has_flag(argc, argv, "--quick");
   set_threads(0);
+  keep_freed_memory();
   const std::string caption = "a red sphere on top of a blue cube";
   SynthDatasetOptions so;
   so.n_train = 100;
@@ -53,8 +54,11 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "  fused %.1f ms/step, reference %.1f ms/step, %.1f samples/ray\n", t_fused * 1e3,
                t_ref * 1e3, fused.last_samples_per_ray());
   bench::print_figure("render_train_step", cfg.optim.batch_rays / t_fused, "rays/s",
-                      {{"rays", cfg.optim.batch_rays}, {"scene", caption}, {"resolution", 128},
-                       {"warmup_steps", warmup}, {"samples_per_ray", fused.last_samples_per_ray()},
+                      {{"rays", cfg.optim.batch_rays},
+                       {"scene", caption},
+                       {"resolution", 128},
+                       {"warmup_steps", warmup},
+                       {"samples_per_ray", fused.last_samples_per_ray()},
                        {"threads", num_threads()}},
                       cfg.optim.batch_rays / t_ref);
   return 0;

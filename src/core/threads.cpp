@@ -17,3 +17,14 @@ void set_threads(int n) {
 int num_threads() { return at::get_num_threads(); }
 
 }  // namespace nd
+
+#include <malloc.h>
+
+namespace nd {
+
+void keep_freed_memory() {
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}
+
+}  // namespace nd

@@ -54,7 +54,8 @@ FieldConfig field_config_from_json(const nlohmann::json& j) {
   require(c.blob == "none" || c.blob == "dreamfusion" || c.blob == "magic3d",
           "field.blob: expected none, dreamfusion or magic3d, got " + c.blob);
   require(c.hidden_dim % 8 == 0 && c.hidden_dim > 0, "field.hidden_dim: must be a positive multiple of 8");
-  require(c.color_hidden_layers >= 1 && c.color_hidden_layers <= 3, "field.color_hidden_layers: must be 1..3");
+  require(c.color_hidden_layers >= 1 && c.color_hidden_layers <= 3,
+          "field.color_hidden_layers: must be 1..3");
   return c;
 }
 

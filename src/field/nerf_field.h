@@ -1,7 +1,8 @@
 // The NeRF field: position → density σ and color (albedo, or view-dependent color for fitting photos).
 //
 //   x [N,3] ──hash grid──▶ features [N, L·F] ──density MLP──▶ [N, 1 + geo] ──▶ σ = trunc_exp(raw + blob(x))
-//                                                                   └─ geo features (+ SH(dir)) ──color MLP──▶ sigmoid ──▶ rgb
+//                                                                   └─ geo features (+ SH(dir)) ──color
+//                                                                   MLP──▶ sigmoid ──▶ rgb
 //
 // Instant-NGP's NeRF network with one hidden layer per MLP (width 64). The optional density "blob" is
 // the prior DreamFusion and Magic3D add so that text-to-3D starts from an object at the centre.

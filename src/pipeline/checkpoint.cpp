@@ -27,8 +27,8 @@ Checkpoint load_checkpoint(const std::string& path) {
   require(field("format") == kCheckpointFormat,
           path + ": not a nerfdream NeRF checkpoint (format '" + field("format") + "')");
   require(field("format_version") == std::to_string(kCheckpointVersion),
-          path + ": checkpoint format version " + field("format_version") + " is not supported (this build reads " +
-              std::to_string(kCheckpointVersion) + ")");
+          path + ": checkpoint format version " + field("format_version") +
+              " is not supported (this build reads " + std::to_string(kCheckpointVersion) + ")");
   Checkpoint ckpt;
   try {
     ckpt.config = nlohmann::json::parse(field("config"));
@@ -52,9 +52,9 @@ void restore_tensors(const std::string& path, const std::map<std::string, at::Te
   for (const auto& [name, param] : params) {
     auto it = saved.find(prefix + name);
     require(it != saved.end(), path + ": incompatible checkpoint: no tensor '" + prefix + name + "'");
-    require(it->second.sizes() == param.sizes(),
-            path + ": incompatible checkpoint: '" + prefix + name + "' has shape " + c10::str(it->second.sizes()) +
-                ", the model expects " + c10::str(param.sizes()));
+    require(it->second.sizes() == param.sizes(), path + ": incompatible checkpoint: '" + prefix + name +
+                                                     "' has shape " + c10::str(it->second.sizes()) +
+                                                     ", the model expects " + c10::str(param.sizes()));
     param.copy_(it->second);
   }
 }

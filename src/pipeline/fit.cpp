@@ -1,9 +1,10 @@
 #include "pipeline/fit.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <sys/resource.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
-#include <ATen/CPUGeneratorImpl.h>
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -16,8 +17,9 @@
 #include "data/transforms_dataset.h"
 #include "io/image_io.h"
 #include "pipeline/checkpoint.h"
-#include "pipeline/nerf_trainer.h"
 #include "pipeline/metrics.h"
+#include "pipeline/nerf_trainer.h"
+#include "synth/caption.h"
 #include "synth/dataset_writer.h"
 
 namespace fs = std::filesystem;
@@ -32,16 +34,14 @@ double peak_rss_mb() {
 
 namespace {
 
-// Makes out_dir ready: refuses to clobber a non-empty directory unless allowed.
-void prepare_out_dir(const std::string& dir, bool overwrite, bool resuming) {
+// Refuses to clobber a non-empty directory unless allowed (the directory itself is made later, once the
+// input has been read, so that bad input leaves nothing behind).
+void check_out_dir(const std::string& dir, bool overwrite, bool resuming) {
   require(!dir.empty(), "--out: an output directory is required");
-  if (fs::exists(dir)) {
-    require(fs::is_directory(dir), dir + ": exists and is not a directory");
-    const bool empty = fs::is_empty(dir);
-    require(empty || overwrite || resuming, dir + ": exists and is not empty (use --overwrite to write into it)");
-  } else {
-    fs::create_directories(dir);
-  }
+  if (!fs::exists(dir)) return;
+  require(fs::is_directory(dir), dir + ": exists and is not a directory");
+  require(fs::is_empty(dir) || overwrite || resuming,
+          dir + ": exists and is not empty (use --overwrite to write into it)");
 }
 
 // The resolved path of a checkpoint given as a file or a run directory.
@@ -58,6 +58,20 @@ at::Tensor frame_on_background(const Dataset& d, int64_t i, float bg) {
 }
 
 }  // namespace
+
+double pixel_matched_finest_resolution(const std::vector<Camera>& cameras, double bound) {
+  // Footprint of one pixel at the box centre, median over the views: distance / focal length.
+  std::vector<double> footprints;
+  for (const auto& cam : cameras) {
+    const auto p = cam.position();
+    const double distance = std::sqrt(p[0] * p[0] + p[1] * p[1] + p[2] * p[2]);
+    footprints.push_back(std::max(distance, 1e-3 * bound) / std::max(cam.intrinsics.fx, cam.intrinsics.fy));
+  }
+  std::nth_element(footprints.begin(), footprints.begin() + footprints.size() / 2, footprints.end());
+  const double footprint = footprints[footprints.size() / 2];
+  // Two grid cells per pixel footprint (Nyquist), expressed per unit of bound.
+  return 2.0 * 2.0 / footprint;
+}
 
 FitResult run_fit(FitConfig config, const FitOptions& options) {
   const bool resuming = !options.resume.empty();
@@ -80,8 +94,7 @@ FitResult run_fit(FitConfig config, const FitOptions& options) {
   }
   validate(config);
   const std::string out = options.out_dir;
-  prepare_out_dir(out, options.overwrite, resuming);
-  write_file_atomically((fs::path(out) / "config.json").string(), to_json(config).dump(2) + "\n");
+  check_out_dir(out, options.overwrite, resuming);
 
   // ---- data -------------------------------------------------------------------------------------
   std::string data_path = config.data.path;
@@ -89,6 +102,8 @@ FitResult run_fit(FitConfig config, const FitOptions& options) {
   if (synth) {
     data_path = (fs::path(out) / "data").string();
     if (!fs::exists(fs::path(data_path) / "transforms_train.json")) {
+      parse_caption(config.data.synth);  // an unknown word fails here, before anything is written
+      fs::create_directories(out);
       SynthDatasetOptions so;
       so.n_train = config.data.synth_train_views;
       so.n_test = config.data.synth_test_views;
@@ -104,12 +119,24 @@ FitResult run_fit(FitConfig config, const FitOptions& options) {
   DatasetSplits splits = load_transforms_dataset(data_path, dopt);
   const Dataset& train = splits.train;
   require(!train.cameras.empty(), data_path + ": no training frames");
-  const bool jitter = config.data.pixel_sampling == "jitter" || (config.data.pixel_sampling == "auto" && !synth);
+  if (config.match_grid_to_pixels && !resuming) {
+    const double matched = pixel_matched_finest_resolution(train.cameras, splits.bound);
+    const double base = config.field.grid.base_resolution / splits.bound;
+    config.field.grid.finest_resolution_per_bound =
+        std::max(base * 2, std::min(config.field.grid.finest_resolution_per_bound, std::round(matched)));
+  }
+  config.field.grid.bound = splits.bound;
+  const bool jitter =
+      config.data.pixel_sampling == "jitter" || (config.data.pixel_sampling == "auto" && !synth);
+  fs::create_directories(out);
+  write_file_atomically((fs::path(out) / "config.json").string(), to_json(config).dump(2) + "\n");
 
   // ---- training -----------------------------------------------------------------------------------
   NerfTrainer trainer(config, train, splits.bound, jitter);
   if (resuming) trainer.restore(ckpt, ckpt_file);
-  auto save = [&]() { save_checkpoint((fs::path(out) / "checkpoint.safetensors").string(), trainer.checkpoint()); };
+  auto save = [&]() {
+    save_checkpoint((fs::path(out) / "checkpoint.safetensors").string(), trainer.checkpoint());
+  };
   const auto& oc = config.optim;
   FitResult result;
   ProgressBar bar(oc.steps, "fit", options.progress);

@@ -33,16 +33,17 @@ nlohmann::json to_json(const FitConfig& c) {
             {"eps", o.eps}}},
           {"seed", c.seed},
           {"checkpoint_every", c.checkpoint_every},
-          {"eval_views", c.eval_views}};
+          {"eval_views", c.eval_views},
+          {"match_grid_to_pixels", c.match_grid_to_pixels}};
 }
 
 FitConfig fit_config_from_json(const nlohmann::json& j) {
   FitConfig c;
   ConfigReader r(j, "");
   r.get("format_version", c.format_version);
-  require(c.format_version == kFitConfigVersion,
-          "format_version: " + std::to_string(c.format_version) + " is not supported (this build reads " +
-              std::to_string(kFitConfigVersion) + ")");
+  require(c.format_version == kFitConfigVersion, "format_version: " + std::to_string(c.format_version) +
+                                                     " is not supported (this build reads " +
+                                                     std::to_string(kFitConfigVersion) + ")");
   {
     auto d = r.section("data");
     d.get("path", c.data.path);
@@ -77,6 +78,7 @@ FitConfig fit_config_from_json(const nlohmann::json& j) {
   r.get("seed", c.seed);
   r.get("checkpoint_every", c.checkpoint_every);
   r.get("eval_views", c.eval_views);
+  r.get("match_grid_to_pixels", c.match_grid_to_pixels);
   r.finish();
   validate(c);
   return c;
@@ -87,7 +89,8 @@ void validate(const FitConfig& c) {
   require(d.path.empty() != d.synth.empty(), "data: give exactly one of a dataset path or a synth caption");
   require(d.synth_train_views >= 1, "data.synth_train_views: must be >= 1");
   require(d.synth_test_views >= 1, "data.synth_test_views: must be >= 1");
-  require(d.synth_resolution >= 16 && d.synth_resolution <= 4096, "data.synth_resolution: must be in 16..4096");
+  require(d.synth_resolution >= 16 && d.synth_resolution <= 4096,
+          "data.synth_resolution: must be in 16..4096");
   require(d.downscale >= 1, "data.downscale: must be >= 1");
   require(d.holdout_every >= 2, "data.holdout_every: must be >= 2");
   require(d.background == "random" || d.background == "white" || d.background == "black",

@@ -21,7 +21,8 @@ double ssim(const at::Tensor& a, const at::Tensor& b) {
   g = g / g.sum();
   auto kernel = (g.view({11, 1}) * g.view({1, 11})).view({1, 1, 11, 11}).repeat({c, 1, 1, 1});
   auto filt = [&](const at::Tensor& t) -> at::Tensor {
-    return at::conv2d(t, kernel, at::Tensor(), at::IntArrayRef{1, 1}, at::IntArrayRef{0, 0}, at::IntArrayRef{1, 1}, c);
+    return at::conv2d(t, kernel, at::Tensor(), at::IntArrayRef{1, 1}, at::IntArrayRef{0, 0},
+                      at::IntArrayRef{1, 1}, c);
   };
   at::Tensor mu_x = filt(x);
   at::Tensor mu_y = filt(y);
@@ -29,7 +30,8 @@ double ssim(const at::Tensor& a, const at::Tensor& b) {
   auto syy = filt(y * y) - mu_y * mu_y;
   auto sxy = filt(x * y) - mu_x * mu_y;
   const double c1 = 0.01 * 0.01, c2 = 0.03 * 0.03;
-  auto map = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x * mu_x + mu_y * mu_y + c1) * (sxx + syy + c2));
+  auto map =
+      ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x * mu_x + mu_y * mu_y + c1) * (sxx + syy + c2));
   return map.mean().item<double>();
 }
 

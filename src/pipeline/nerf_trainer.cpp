@@ -33,16 +33,17 @@ NerfTrainer::NerfTrainer(FitConfig config, const Dataset& train, double bound, b
       rng_(config_.seed),
       gen_(at::detail::createCPUGenerator(config_.seed)) {
   require(!train.cameras.empty(), "no training frames");
-  TORCH_CHECK(train.images.dim() == 4 && train.images.size(3) == 4, "training images must be uint8 [N,H,W,4]");
+  TORCH_CHECK(train.images.dim() == 4 && train.images.size(3) == 4,
+              "training images must be uint8 [N,H,W,4]");
   has_alpha_ = train.images.select(3, 3).min().item<int>() < 255;
   cameras_ = pack_cameras(train.cameras);
   pixels_flat_ = train.images.view({-1, 4});
   torch::manual_seed(config_.seed);
   field_ = NerfField(config_.field);
   const auto& o = config_.optim;
-  adam_ = std::make_unique<FusedAdam>(
-      std::vector<AdamGroup>{{"grid", field_->grid_parameters(), o.lr_grid}, {"mlp", field_->mlp_parameters(), o.lr_mlp}},
-      AdamOptions{o.beta1, o.beta2, o.eps});
+  adam_ = std::make_unique<FusedAdam>(std::vector<AdamGroup>{{"grid", field_->grid_parameters(), o.lr_grid},
+                                                             {"mlp", field_->mlp_parameters(), o.lr_mlp}},
+                                      AdamOptions{o.beta1, o.beta2, o.eps});
   renderer_.grid().mark_all_occupied();
 }
 
@@ -59,8 +60,8 @@ double NerfTrainer::step(double lr_scale) {
   int64_t B = o.batch_rays;
   if (o.target_samples > 0) {
     const double spr = samples_per_ray_ema_ > 0 ? samples_per_ray_ema_ : config_.render.march.max_steps / 2.0;
-    B = std::clamp<int64_t>(int64_t(o.target_samples / std::max(1.0, spr)), std::min<int64_t>(64, o.batch_rays),
-                            o.batch_rays);
+    B = std::clamp<int64_t>(int64_t(o.target_samples / std::max(1.0, spr)),
+                            std::min<int64_t>(64, o.batch_rays), o.batch_rays);
   }
   last_rays_ = B;
   auto img = at::randint(n_images, {B}, gen_, at::kLong);
@@ -81,8 +82,8 @@ double NerfTrainer::step(double lr_scale) {
   Rays rays = batch_rays(cameras_, img, pixels);
   RenderResult r = renderer_.render_rays(*field_, rays, bg, ShadingParams{}, &rng_);
   last_samples_per_ray_ = double(r.samples.ts.size(0)) / B;
-  samples_per_ray_ema_ =
-      samples_per_ray_ema_ > 0 ? 0.9 * samples_per_ray_ema_ + 0.1 * last_samples_per_ray_ : last_samples_per_ray_;
+  samples_per_ray_ema_ = samples_per_ray_ema_ > 0 ? 0.9 * samples_per_ray_ema_ + 0.1 * last_samples_per_ray_
+                                                  : last_samples_per_ray_;
   auto loss = (r.rgb - target).pow(2).mean();
   adam_->zero_grad();
   loss.backward();

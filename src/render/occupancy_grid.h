@@ -46,7 +46,9 @@ class OccupancyGrid {
   double occupied_fraction() const;
   void mark_all_occupied();
   // Training steps during which every update evaluates every cell (Instant-NGP: 256).
-  void set_warmup_steps(int64_t steps) { warmup_steps_ = steps; }  // density 0, every cell occupied (nothing culled)
+  void set_warmup_steps(int64_t steps) {
+    warmup_steps_ = steps;
+  }  // density 0, every cell occupied (nothing culled)
 
   // p: a point [3]. False outside [-bound, bound]^3 (a point on the boundary belongs to the edge cell).
   bool is_occupied(const float* p) const;

@@ -56,12 +56,13 @@ RenderResult VolumeRenderer::render_rays(NerfFieldImpl& field, const Rays& rays,
   MarchOptions march = config_.march;
   march.jitter = rng != nullptr;
   RenderResult out;
-  out.samples = march_rays(rays.origins, rays.dirs, bound_, config_.use_occupancy_grid ? &grid_ : nullptr, march,
-                           rng);
+  out.samples =
+      march_rays(rays.origins, rays.dirs, bound_, config_.use_occupancy_grid ? &grid_ : nullptr, march, rng);
   const auto& s = out.samples;
   FieldOutput f = field.forward(s.positions, s.dirs);
   at::Tensor color = f.rgb;
-  if (shading_needs_normals(shading.mode)) color = shade(f.rgb, field.normals(s.positions, config_.normal_eps), shading);
+  if (shading_needs_normals(shading.mode))
+    color = shade(f.rgb, field.normals(s.positions, config_.normal_eps), shading);
   CompositeResult c = composite(f.sigma, color, s.deltas, s.ts, s.ray_offsets, s.ray_counts);
   auto bg = background.dim() == 1 ? background.view({1, 3}) : background;
   out.rgb = c.rgb + (1 - c.opacity).unsqueeze(1) * bg;
@@ -71,8 +72,9 @@ RenderResult VolumeRenderer::render_rays(NerfFieldImpl& field, const Rays& rays,
   return out;
 }
 
-RenderedImage VolumeRenderer::render_image(NerfFieldImpl& field, const Camera& camera, const at::Tensor& background,
-                                           const ShadingParams& shading, int64_t chunk) {
+RenderedImage VolumeRenderer::render_image(NerfFieldImpl& field, const Camera& camera,
+                                           const at::Tensor& background, const ShadingParams& shading,
+                                           int64_t chunk) {
   torch::NoGradGuard no_grad;
   const int w = camera.intrinsics.width, h = camera.intrinsics.height;
   Rays all = camera_rays_all(camera);
@@ -94,7 +96,8 @@ void VolumeRenderer::update_occupancy(NerfFieldImpl& field, int64_t step, std::m
   if (!config_.use_occupancy_grid) return;
   // A cell is worth sampling when one marching step through it has optical thickness > 0.01.
   const double min_step = 2.0 * std::sqrt(3.0) * bound_ / config_.march.max_steps;
-  grid_.update([&](const at::Tensor& p) { return field.density(p); }, step, rng, config_.grid_decay, 0.01, min_step);
+  grid_.update([&](const at::Tensor& p) { return field.density(p); }, step, rng, config_.grid_decay, 0.01,
+               min_step);
 }
 
 }  // namespace nd

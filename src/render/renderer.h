@@ -18,14 +18,14 @@
 namespace nd {
 
 struct RenderConfig {
-  MarchOptions march;             // step size, samples per ray, cone angle
-  bool use_occupancy_grid = true; // skip empty space (false: sample the whole box, for tests and debugging)
+  MarchOptions march;              // step size, samples per ray, cone angle
+  bool use_occupancy_grid = true;  // skip empty space (false: sample the whole box, for tests and debugging)
   int grid_resolution = 128;
-  int grid_update_every = 16;     // steps between occupancy-grid updates while training
-  int grid_warmup_steps = 64;     // updates before this step evaluate every cell (Instant-NGP: 256; a full
-                                  // sweep of 128³ cells costs ~1 s on 2 cores, so fewer here)
+  int grid_update_every = 16;  // steps between occupancy-grid updates while training
+  int grid_warmup_steps = 64;  // updates before this step evaluate every cell (Instant-NGP: 256; a full
+                               // sweep of 128³ cells costs ~1 s on 2 cores, so fewer here)
   double grid_decay = 0.95;
-  double normal_eps = 1e-2;       // finite-difference step for normals
+  double normal_eps = 1e-2;  // finite-difference step for normals
 };
 nlohmann::json to_json(const RenderConfig& c);
 RenderConfig render_config_from_json(const nlohmann::json& j);  // strict

@@ -14,10 +14,14 @@ Shading parse_shading(const std::string& name) {
 
 const char* shading_name(Shading s) {
   switch (s) {
-    case Shading::Albedo: return "albedo";
-    case Shading::Lambertian: return "lambertian";
-    case Shading::Textureless: return "textureless";
-    case Shading::Normal: return "normal";
+    case Shading::Albedo:
+      return "albedo";
+    case Shading::Lambertian:
+      return "lambertian";
+    case Shading::Textureless:
+      return "textureless";
+    case Shading::Normal:
+      return "normal";
   }
   return "?";
 }

@@ -20,7 +20,8 @@ struct CliResult {
 };
 
 CliResult run_cli(const std::string& args) {
-  const std::string err_file = (fs::temp_directory_path() / ("nd-cli-err-" + std::to_string(::getpid()))).string();
+  const std::string err_file =
+      (fs::temp_directory_path() / ("nd-cli-err-" + std::to_string(::getpid()))).string();
   const std::string cmd = std::string(NERFDREAM_BINARY) + " " + args + " 2>" + err_file;
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
@@ -85,7 +86,8 @@ TEST(Cli, InvalidOptionValue) {
 TEST(Cli, MalformedTransformsNamesTheFile) {
   const std::string data = temp_dir("data");
   fs::create_directories(data);
-  std::ofstream(data + "/transforms.json") << "{\"camera_angle_x\": 0.7, \"frames\": [ {\"file_path\": \"a.png\"} ]}";
+  std::ofstream(data + "/transforms.json")
+      << "{\"camera_angle_x\": 0.7, \"frames\": [ {\"file_path\": \"a.png\"} ]}";
   auto r = run_cli("fit " + data + " --out " + temp_dir("dataout") + " --no-progress");
   EXPECT_EQ(r.code, 2);
   EXPECT_EQ(count_lines(r.err), 1) << r.err;
