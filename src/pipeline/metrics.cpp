@@ -13,16 +13,19 @@ double psnr(const at::Tensor& a, const at::Tensor& b) {
 double ssim(const at::Tensor& a, const at::Tensor& b) {
   TORCH_CHECK(a.sizes() == b.sizes() && a.dim() == 3, "ssim: images must be [H,W,C] of one size");
   TORCH_CHECK(a.size(0) >= 11 && a.size(1) >= 11, "ssim: images must be at least 11×11");
-  const int64_t c = a.size(2);
-  auto x = a.to(at::kDouble).permute({2, 0, 1}).unsqueeze(0);  // [1,C,H,W]
-  auto y = b.to(at::kDouble).permute({2, 0, 1}).unsqueeze(0);
-  auto coords = at::arange(11, at::kDouble) - 5.0;
-  auto g = at::exp(-(coords * coords) / (2 * 1.5 * 1.5));
-  g = g / g.sum();
-  auto kernel = (g.view({11, 1}) * g.view({1, 11})).view({1, 1, 11, 11}).repeat({c, 1, 1, 1});
-  auto filt = [&](const at::Tensor& t) -> at::Tensor {
-    return at::conv2d(t, kernel, at::Tensor(), at::IntArrayRef{1, 1}, at::IntArrayRef{0, 0},
-                      at::IntArrayRef{1, 1}, c);
+  auto x = a.to(at::kDouble).permute({2, 0, 1}).contiguous();  // [C,H,W]
+  auto y = b.to(at::kDouble).permute({2, 0, 1}).contiguous();
+  // The 11×11 Gaussian is separable: filter rows, then columns, as 11 shifted multiply-adds each ("valid"
+  // region). This needs a few image-sized buffers, where conv2d's im2col would need 121 of them.
+  double g[11], sum = 0;
+  for (int i = 0; i < 11; ++i) sum += g[i] = std::exp(-((i - 5) * (i - 5)) / (2 * 1.5 * 1.5));
+  auto filt = [&](const at::Tensor& t) -> at::Tensor {  // t: [C,H,W]
+    const int64_t h = t.size(1) - 10, w = t.size(2) - 10;
+    at::Tensor rows = at::zeros({t.size(0), t.size(1), w}, t.options());
+    for (int i = 0; i < 11; ++i) rows.add_(t.slice(2, i, i + w), g[i] / sum);
+    at::Tensor out = at::zeros({t.size(0), h, w}, t.options());
+    for (int i = 0; i < 11; ++i) out.add_(rows.slice(1, i, i + h), g[i] / sum);
+    return out;
   };
   at::Tensor mu_x = filt(x);
   at::Tensor mu_y = filt(y);

@@ -2,7 +2,9 @@
 
 #include <torch/csrc/autograd/grad_mode.h>
 
+#include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "core/config_json.h"
 
@@ -59,11 +61,31 @@ RenderResult VolumeRenderer::render_rays(NerfFieldImpl& field, const Rays& rays,
   out.samples =
       march_rays(rays.origins, rays.dirs, bound_, config_.use_occupancy_grid ? &grid_ : nullptr, march, rng);
   const auto& s = out.samples;
-  FieldOutput f = field.forward(s.positions, s.dirs);
-  at::Tensor color = f.rgb;
-  if (shading_needs_normals(shading.mode))
-    color = shade(f.rgb, field.normals(s.positions, config_.normal_eps), shading);
-  CompositeResult c = composite(f.sigma, color, s.deltas, s.ts, s.ray_offsets, s.ray_counts);
+  // Shaded color and density of every sample. Without gradients (rendering images), the field runs on
+  // slices of samples so that memory stays bounded however many samples the rays carry.
+  auto shade_samples = [&](const at::Tensor& positions, const at::Tensor& dirs) -> std::pair<at::Tensor, at::Tensor> {
+    FieldOutput f = field.forward(positions, dirs);
+    at::Tensor color = f.rgb;
+    if (shading_needs_normals(shading.mode)) color = shade(f.rgb, field.normals(positions, config_.normal_eps), shading);
+    return {f.sigma, color};
+  };
+  at::Tensor sigma, color;
+  const int64_t n_samples = s.positions.size(0);
+  constexpr int64_t kInferenceSlice = 1 << 18;
+  if (at::GradMode::is_enabled() || n_samples <= kInferenceSlice) {
+    std::tie(sigma, color) = shade_samples(s.positions, s.dirs);
+  } else {
+    std::vector<at::Tensor> sigmas, colors;
+    for (int64_t a = 0; a < n_samples; a += kInferenceSlice) {
+      const int64_t b = std::min(n_samples, a + kInferenceSlice);
+      auto [sg, cl] = shade_samples(s.positions.slice(0, a, b), s.dirs.slice(0, a, b));
+      sigmas.push_back(sg);
+      colors.push_back(cl);
+    }
+    sigma = at::cat(sigmas);
+    color = at::cat(colors);
+  }
+  CompositeResult c = composite(sigma, color, s.deltas, s.ts, s.ray_offsets, s.ray_counts);
   auto bg = background.dim() == 1 ? background.view({1, 3}) : background;
   out.rgb = c.rgb + (1 - c.opacity).unsqueeze(1) * bg;
   out.depth = c.depth;

@@ -35,3 +35,32 @@ TEST(Metrics, SsimOfConstantShiftMatchesFormula) {
 
 }  // namespace
 }  // namespace nd
+
+namespace nd {
+namespace {
+
+// The separable filtering in ssim() against a direct 2-D convolution with the 11×11 Gaussian window.
+TEST(Metrics, SsimMatchesDirectConvolution) {
+  torch::manual_seed(1);
+  auto a = at::rand({20, 23, 3}, at::kDouble), b = (a + 0.2 * at::rand({20, 23, 3}, at::kDouble)).clamp(0, 1);
+  auto coords = at::arange(11, at::kDouble) - 5.0;
+  auto g = at::exp(-(coords * coords) / (2 * 1.5 * 1.5));
+  g = g / g.sum();
+  auto kernel = (g.view({11, 1}) * g.view({1, 11})).view({1, 1, 11, 11}).repeat({3, 1, 1, 1});
+  auto x = a.permute({2, 0, 1}).unsqueeze(0), y = b.permute({2, 0, 1}).unsqueeze(0);
+  auto f = [&](const at::Tensor& t) -> at::Tensor {
+    return at::conv2d(t, kernel, at::Tensor(), at::IntArrayRef{1, 1}, at::IntArrayRef{0, 0}, at::IntArrayRef{1, 1}, 3);
+  };
+  at::Tensor mx = f(x);
+  at::Tensor my = f(y);
+  at::Tensor sxx = f(x * x) - mx * mx;
+  at::Tensor syy = f(y * y) - my * my;
+  at::Tensor sxy = f(x * y) - mx * my;
+  const double c1 = 1e-4, c2 = 9e-4;
+  const double expected =
+      (((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))).mean().item<double>();
+  EXPECT_NEAR(ssim(a, b), expected, 1e-12);
+}
+
+}  // namespace
+}  // namespace nd
