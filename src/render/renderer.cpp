@@ -63,10 +63,12 @@ RenderResult VolumeRenderer::render_rays(NerfFieldImpl& field, const Rays& rays,
   const auto& s = out.samples;
   // Shaded color and density of every sample. Without gradients (rendering images), the field runs on
   // slices of samples so that memory stays bounded however many samples the rays carry.
-  auto shade_samples = [&](const at::Tensor& positions, const at::Tensor& dirs) -> std::pair<at::Tensor, at::Tensor> {
+  auto shade_samples = [&](const at::Tensor& positions,
+                           const at::Tensor& dirs) -> std::pair<at::Tensor, at::Tensor> {
     FieldOutput f = field.forward(positions, dirs);
     at::Tensor color = f.rgb;
-    if (shading_needs_normals(shading.mode)) color = shade(f.rgb, field.normals(positions, config_.normal_eps), shading);
+    if (shading_needs_normals(shading.mode))
+      color = shade(f.rgb, field.normals(positions, config_.normal_eps), shading);
     return {f.sigma, color};
   };
   at::Tensor sigma, color;

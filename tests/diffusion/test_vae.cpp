@@ -13,33 +13,20 @@
 #include "core/threads.h"
 #include "diffusion/autoencoder_kl.h"
 #include "io/safetensors.h"
+#include "test_support.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-const std::string kGolden = NERFDREAM_SOURCE_DIR "/../shared/golden";
+using nd::test::contains;
+using nd::test::input_error_of;
+using nd::test::kGolden;
+using nd::test::max_abs_diff;
 
 #define REQUIRE_GOLDEN() \
   if (!fs::exists(kGolden + "/sd1-tiny/golden/vae.safetensors")) GTEST_SKIP() << kGolden << " not found"
-
-template <class F>
-std::string input_error_of(F&& f) {
-  try {
-    f();
-  } catch (const nd::InputError& e) {
-    return e.what();
-  }
-  return "<no InputError>";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
-double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
-  EXPECT_EQ(a.sizes(), b.sizes());
-  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
-}
 
 // Three levels (×4), 8/8/16 channels.
 json tiny_json() {

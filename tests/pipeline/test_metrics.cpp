@@ -49,7 +49,8 @@ TEST(Metrics, SsimMatchesDirectConvolution) {
   auto kernel = (g.view({11, 1}) * g.view({1, 11})).view({1, 1, 11, 11}).repeat({3, 1, 1, 1});
   auto x = a.permute({2, 0, 1}).unsqueeze(0), y = b.permute({2, 0, 1}).unsqueeze(0);
   auto f = [&](const at::Tensor& t) -> at::Tensor {
-    return at::conv2d(t, kernel, at::Tensor(), at::IntArrayRef{1, 1}, at::IntArrayRef{0, 0}, at::IntArrayRef{1, 1}, 3);
+    return at::conv2d(t, kernel, at::Tensor(), at::IntArrayRef{1, 1}, at::IntArrayRef{0, 0},
+                      at::IntArrayRef{1, 1}, 3);
   };
   at::Tensor mx = f(x);
   at::Tensor my = f(y);
@@ -58,7 +59,9 @@ TEST(Metrics, SsimMatchesDirectConvolution) {
   at::Tensor sxy = f(x * y) - mx * my;
   const double c1 = 1e-4, c2 = 9e-4;
   const double expected =
-      (((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))).mean().item<double>();
+      (((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2)))
+          .mean()
+          .item<double>();
   EXPECT_NEAR(ssim(a, b), expected, 1e-12);
 }
 
