@@ -33,4 +33,21 @@ inline double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
   return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
 }
 
+// A fresh, empty directory for the running test (named after it), removed when the test ends.
+struct TempDir {
+  std::string path;
+  TempDir() {
+    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
+    auto dir = std::filesystem::path(testing::TempDir()) /
+               ("nd_" + std::to_string(::getpid()) + "_" + info->test_suite_name() + "_" + info->name());
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    path = dir.string();
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
 }  // namespace nd::test

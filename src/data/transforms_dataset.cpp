@@ -362,15 +362,8 @@ Dataset load_split(std::vector<FrameSpec> frames, const Normalisation& norm, int
   ds.height = h;
   for (const auto& f : frames) {
     Camera cam;
-    Intrinsics k = resolve_intrinsics(f, W, H);
-    // Exactly 1/factor: downscale_image's output pixel j covers input pixels [j·f, (j+1)·f).
-    k.width = w;
-    k.height = h;
-    k.fx /= factor;
-    k.fy /= factor;
-    k.cx /= factor;
-    k.cy /= factor;
-    cam.intrinsics = k;
+    // Exactly 1/factor, matching downscale_image (output pixel j covers input pixels [j·f, (j+1)·f)).
+    cam.intrinsics = resolve_intrinsics(f, W, H).downscaled(factor);
     cam.c2w = f.c2w;
     for (int a = 0; a < 3; ++a)
       cam.c2w[a * 4 + 3] = 2.0 * (f.c2w[a * 4 + 3] * norm.scale + norm.offset[a]) - 1.0;

@@ -38,11 +38,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   }
   for (const auto& [k, v] : meta) ckpt.extra[k] = v;
   // Tensors keep their stored dtype (parameters are F32; generator states U8; counters I64).
-  for (const auto& name : file.names()) {
-    const std::string& dtype = file.info(name).dtype;
-    const at::ScalarType type = dtype == "U8" ? at::kByte : dtype == "I64" ? at::kLong : at::kFloat;
-    ckpt.tensors[name] = file.load(name, type);
-  }
+  for (const auto& name : file.names()) ckpt.tensors[name] = file.load_as_stored(name);
   return ckpt;
 }
 

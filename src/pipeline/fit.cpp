@@ -1,15 +1,12 @@
 #include "pipeline/fit.h"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <sys/resource.h>
-#include <torch/csrc/autograd/grad_mode.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <sstream>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -48,13 +45,6 @@ void check_out_dir(const std::string& dir, bool overwrite, bool resuming) {
 std::string checkpoint_path(const std::string& p) {
   if (fs::is_directory(p)) return (fs::path(p) / "checkpoint.safetensors").string();
   return p;
-}
-
-// Float [H,W,3] ground truth of frame i composited on a background color.
-at::Tensor frame_on_background(const Dataset& d, int64_t i, float bg) {
-  auto rgba = d.images[i].to(at::kFloat) / 255.0f;
-  auto a = rgba.slice(2, 3, 4);
-  return rgba.slice(2, 0, 3) * a + bg * (1 - a);
 }
 
 }  // namespace
@@ -184,7 +174,7 @@ FitResult run_fit(FitConfig config, const FitOptions& options) {
     ProgressBar eval_bar(n, "eval", options.progress);
     for (int64_t i = 0; i < n; ++i) {
       RenderedImage img = renderer.render_image(field, test.cameras[i], white, ShadingParams{});
-      auto gt = frame_on_background(test, i, 1.0f);
+      auto gt = composite_on(test.rgba_float(i), {1.0f, 1.0f, 1.0f});
       auto pred = img.rgb.clamp(0, 1);
       const double p = psnr(pred, gt), s = ssim(pred, gt);
       sum_psnr += p;

@@ -11,6 +11,7 @@
 #include "core/threads.h"
 #include "data/transforms_dataset.h"
 #include "io/image_io.h"
+#include "test_support.h"
 
 namespace nd {
 namespace {
@@ -20,22 +21,7 @@ using Json = nlohmann::json;
 
 constexpr int kW = 8, kH = 6;
 
-// A fresh, empty directory per test, removed at the end of the test.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
-    fs::path dir = fs::path(testing::TempDir()) / ("nd_data_" + std::to_string(::getpid()) + "_" +
-                                                   info->test_suite_name() + "_" + info->name());
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    path = dir.string();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using nd::test::TempDir;
 
 // A deterministic uint8 [h,w,c] image, different for each seed.
 at::Tensor pattern(int seed, int c = 4, int h = kH, int w = kW) {

@@ -8,28 +8,14 @@
 #include "core/error.h"
 #include "core/threads.h"
 #include "io/image_io.h"
+#include "test_support.h"
 
 namespace nd {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh, empty directory per test, removed at the end of the test.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
-    fs::path dir = fs::path(testing::TempDir()) / ("nd_image_io_" + std::to_string(::getpid()) + "_" +
-                                                   info->test_suite_name() + "_" + info->name());
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    path = dir.string();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using nd::test::TempDir;
 
 at::Tensor random_image(int h, int w, int c, uint64_t seed) {
   at::manual_seed(seed);
