@@ -1,22 +1,14 @@
 // `nerfdream fit`: train a NeRF on a transforms.json dataset or on a synth caption it renders itself.
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 
 #include "apps/commands.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/interrupt.h"
 #include "pipeline/fit.h"
 
 namespace nd {
-
-namespace {
-std::atomic<bool> g_interrupted{false};
-extern "C" void on_sigint(int) {
-  g_interrupted.store(true);
-  std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C kills at once
-}
-}  // namespace
 
 void add_fit_command(CLI::App& app, std::vector<Command>& commands, CommonOptions& common) {
   auto* cmd =
@@ -144,8 +136,7 @@ void add_fit_command(CLI::App& app, std::vector<Command>& commands, CommonOption
                              ? opt.resume
                              : std::filesystem::path(opt.resume).parent_path().string();
          opt.progress = !st->no_progress;
-         opt.interrupt = &g_interrupted;
-         std::signal(SIGINT, on_sigint);
+         opt.interrupt = interrupt_on_sigint();
          FitResult r = run_fit(cfg, opt);
          std::fprintf(stderr, "%s: %ld steps in %.1f s", r.interrupted ? "interrupted" : "done",
                       long(r.steps), r.train_seconds);

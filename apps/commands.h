@@ -17,6 +17,14 @@ struct CommonOptions {
 };
 
 void add_fit_command(CLI::App& app, std::vector<Command>& commands, CommonOptions& common);
+void add_generate_command(CLI::App& app, std::vector<Command>& commands, CommonOptions& common);
+void add_eval_3d_command(CLI::App& app, std::vector<Command>& commands, CommonOptions& common);
+void add_train_prior_command(CLI::App& app, std::vector<Command>& commands, CommonOptions& common);
+void add_sample_command(CLI::App& app, std::vector<Command>& commands, CommonOptions& common);
+void add_img2img_command(CLI::App& app, std::vector<Command>& commands, CommonOptions& common);
 void add_synth_dataset_command(CLI::App& app, std::vector<Command>& commands, CommonOptions& common);
+void add_train_classifier_command(CLI::App& app, std::vector<Command>& commands, CommonOptions& common);
+void add_eval_prior_command(CLI::App& app, std::vector<Command>& commands, CommonOptions& common);
+void add_inspect_command(CLI::App& app, std::vector<Command>& commands, CommonOptions& common);
 
 }  // namespace nd

@@ -14,8 +14,16 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "nerfdream 0.1.0");
   nd::CommonOptions common;
   std::vector<nd::Command> commands;
+  nd::add_generate_command(app, commands, common);
+  nd::add_eval_3d_command(app, commands, common);
   nd::add_fit_command(app, commands, common);
   nd::add_synth_dataset_command(app, commands, common);
+  nd::add_inspect_command(app, commands, common);
+  nd::add_train_prior_command(app, commands, common);
+  nd::add_train_classifier_command(app, commands, common);
+  nd::add_eval_prior_command(app, commands, common);
+  nd::add_sample_command(app, commands, common);
+  nd::add_img2img_command(app, commands, common);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,6 +1,7 @@
 // Strict JSON configs: every section is a struct with defaults; reading rejects unknown keys and wrong
 // types with one line that names the key path ("field.grid.levels: expected an integer").
 #pragma once
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -56,6 +57,31 @@ class ConfigReader {
   const nlohmann::json& j_;
   std::string path_;
   std::set<std::string> used_;
+};
+
+// The writing twin of ConfigReader, with the same calls, so that one function template can list a config's
+// keys once and serve both directions:
+//   template <class IO> void visit(IO& io, MyConfig& c) { io.get("steps", c.steps); auto s = io.section("x");
+//   ... } ConfigWriter w; visit(w, config); json = w.json();      ConfigReader r(json, ""); visit(r, config);
+class ConfigWriter {
+ public:
+  ConfigWriter() : j_(std::make_shared<nlohmann::json>(nlohmann::json::object())), node_(j_.get()) {}
+  template <class T>
+  void get(const char* key, const T& value) {
+    (*node_)[key] = value;
+  }
+  ConfigWriter section(const char* key) {
+    (*node_)[key] = nlohmann::json::object();
+    return ConfigWriter(j_, &(*node_)[key]);
+  }
+  void finish() const {}
+  const nlohmann::json& json() const { return *j_; }
+
+ private:
+  ConfigWriter(std::shared_ptr<nlohmann::json> root, nlohmann::json* node)
+      : j_(std::move(root)), node_(node) {}
+  std::shared_ptr<nlohmann::json> j_;
+  nlohmann::json* node_;
 };
 
 }  // namespace nd

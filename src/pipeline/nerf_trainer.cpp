@@ -8,17 +8,11 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "pipeline/training_state.h"
 
 namespace nd {
 
 namespace {
-std::map<std::string, at::Tensor> named_tensors(torch::nn::Module& m) {
-  std::map<std::string, at::Tensor> out;
-  for (const auto& item : m.named_parameters()) out[item.key()] = item.value();
-  for (const auto& item : m.named_buffers()) out[item.key()] = item.value();
-  return out;
-}
-
 FitConfig with_bound(FitConfig c, double bound) {
   c.field.grid.bound = bound;
   return c;
@@ -96,13 +90,8 @@ Checkpoint NerfTrainer::checkpoint() const {
   Checkpoint c;
   c.config = to_json(config_);
   c.step = step_;
-  for (const auto& [k, v] : named_tensors(*field_.ptr())) c.tensors["field." + k] = v.detach();
-  for (const auto& [k, v] : renderer_.grid_const().state()) c.tensors["grid." + k] = v;
-  for (const auto& [k, v] : adam_->state("optim.")) c.tensors[k] = v;
-  c.tensors["rng.torch"] = gen_.get_state();
-  std::ostringstream ss;
-  ss << rng_;
-  c.extra["rng"] = ss.str();
+  auto& self = const_cast<NerfTrainer&>(*this);  // saving reads the state; the API is non-const
+  save_training_state({*self.field_, self.renderer_, *self.adam_, self.gen_, self.rng_}, c);
   char buf[64];
   std::snprintf(buf, sizeof buf, "%a", samples_per_ray_ema_);  // exact (hex float), for an exact resume
   c.extra["samples_per_ray_ema"] = buf;
@@ -110,28 +99,10 @@ Checkpoint NerfTrainer::checkpoint() const {
 }
 
 void NerfTrainer::restore(const Checkpoint& ckpt, const std::string& path) {
-  restore_tensors(path, ckpt.tensors, "field.", named_tensors(*field_.ptr()));
-  std::map<std::string, at::Tensor> grid_state, optim_state;
-  for (const auto& [k, v] : ckpt.tensors) {
-    if (k.rfind("grid.", 0) == 0) grid_state[k.substr(5)] = v;
-    if (k.rfind("optim.", 0) == 0) optim_state[k] = v;
-  }
-  try {
-    renderer_.grid().load_state(grid_state);
-    adam_->load_state(optim_state, "optim.");
-  } catch (const InputError& e) {
-    throw InputError(path + ": incompatible checkpoint: " + e.what());
-  }
+  restore_training_state({*field_, renderer_, *adam_, gen_, rng_}, ckpt, path);
   step_ = ckpt.step;
-  auto it = ckpt.extra.find("rng");
-  if (it != ckpt.extra.end()) {
-    std::istringstream ss(it->second);
-    ss >> rng_;
-  }
   auto spr = ckpt.extra.find("samples_per_ray_ema");
   if (spr != ckpt.extra.end()) samples_per_ray_ema_ = std::strtod(spr->second.c_str(), nullptr);
-  auto g = ckpt.tensors.find("rng.torch");
-  if (g != ckpt.tensors.end()) gen_.set_state(g->second);
 }
 
 }  // namespace nd

@@ -8,8 +8,8 @@
 #include "camera/camera.h"
 #include "data/transforms_dataset.h"
 #include "field/nerf_field.h"
+#include "io/checkpoint.h"
 #include "optim/adam.h"
-#include "pipeline/checkpoint.h"
 #include "pipeline/fit_config.h"
 #include "render/renderer.h"
 

@@ -63,12 +63,15 @@ RenderResult VolumeRenderer::render_rays(NerfFieldImpl& field, const Rays& rays,
   const auto& s = out.samples;
   // Shaded color and density of every sample. Without gradients (rendering images), the field runs on
   // slices of samples so that memory stays bounded however many samples the rays carry.
+  at::Tensor normals;
   auto shade_samples = [&](const at::Tensor& positions,
                            const at::Tensor& dirs) -> std::pair<at::Tensor, at::Tensor> {
     FieldOutput f = field.forward(positions, dirs);
     at::Tensor color = f.rgb;
-    if (shading_needs_normals(shading.mode))
-      color = shade(f.rgb, field.normals(positions, config_.normal_eps), shading);
+    if (shading_needs_normals(shading.mode)) {
+      normals = field.normals(positions, config_.normal_eps);
+      color = shade(f.rgb, normals, shading);
+    }
     return {f.sigma, color};
   };
   at::Tensor sigma, color;
@@ -76,6 +79,7 @@ RenderResult VolumeRenderer::render_rays(NerfFieldImpl& field, const Rays& rays,
   constexpr int64_t kInferenceSlice = 1 << 18;
   if (at::GradMode::is_enabled() || n_samples <= kInferenceSlice) {
     std::tie(sigma, color) = shade_samples(s.positions, s.dirs);
+    out.normals = normals;
   } else {
     std::vector<at::Tensor> sigmas, colors;
     for (int64_t a = 0; a < n_samples; a += kInferenceSlice) {

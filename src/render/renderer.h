@@ -35,6 +35,7 @@ struct RenderResult {
   at::Tensor depth;    // [R] expected distance along the ray (Σ w t)
   at::Tensor opacity;  // [R] Σ w
   at::Tensor weights;  // [S]
+  at::Tensor normals;  // [S,3] outward unit normals, when the shading mode needed them (else undefined)
   RaySamples samples;
 };
 

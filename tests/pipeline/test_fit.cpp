@@ -6,8 +6,8 @@
 
 #include "core/error.h"
 #include "core/threads.h"
+#include "io/checkpoint.h"
 #include "io/safetensors.h"
-#include "pipeline/checkpoint.h"
 #include "pipeline/fit.h"
 
 namespace fs = std::filesystem;

@@ -1,4 +1,4 @@
-#include "pipeline/checkpoint.h"
+#include "io/checkpoint.h"
 
 #include <torch/csrc/autograd/grad_mode.h>
 
@@ -7,28 +7,29 @@
 
 namespace nd {
 
-void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
+void save_checkpoint(const std::string& path, const Checkpoint& ckpt, const CheckpointFormat& format) {
   std::map<std::string, std::string> meta = ckpt.extra;
-  meta["format"] = kCheckpointFormat;
-  meta["format_version"] = std::to_string(kCheckpointVersion);
+  meta["format"] = format.id;
+  meta["format_version"] = std::to_string(format.version);
   meta["config"] = ckpt.config.dump();
   meta["step"] = std::to_string(ckpt.step);
   save_safetensors(path, ckpt.tensors, meta);
 }
 
-Checkpoint load_checkpoint(const std::string& path) {
+Checkpoint load_checkpoint(const std::string& path, const CheckpointFormat& format) {
   SafetensorsFile file = SafetensorsFile::open(path);
   const auto& meta = file.metadata();
   auto field = [&](const std::string& key) -> const std::string& {
     auto it = meta.find(key);
-    require(it != meta.end(), path + ": not a nerfdream NeRF checkpoint (no '" + key + "' in its metadata)");
+    require(it != meta.end(),
+            path + ": not a nerfdream " + format.what + " (no '" + key + "' in its metadata)");
     return it->second;
   };
-  require(field("format") == kCheckpointFormat,
-          path + ": not a nerfdream NeRF checkpoint (format '" + field("format") + "')");
-  require(field("format_version") == std::to_string(kCheckpointVersion),
-          path + ": checkpoint format version " + field("format_version") +
-              " is not supported (this build reads " + std::to_string(kCheckpointVersion) + ")");
+  require(field("format") == format.id,
+          path + ": not a nerfdream " + format.what + " (format '" + field("format") + "')");
+  require(field("format_version") == std::to_string(format.version),
+          path + ": " + format.what + " format version " + field("format_version") +
+              " is not supported (this build reads " + std::to_string(format.version) + ")");
   Checkpoint ckpt;
   try {
     ckpt.config = nlohmann::json::parse(field("config"));
