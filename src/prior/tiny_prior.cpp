@@ -14,34 +14,17 @@
 
 namespace nd {
 
-nlohmann::json TinyPriorConfig::to_json() const {
-  nlohmann::json j;
-  j["resolution"] = resolution;
-  j["prediction_type"] = prediction_type;
-  j["beta_schedule"] = beta_schedule;
-  j["num_train_timesteps"] = num_train_timesteps;
-  j["unet"] = {{"patch", unet.patch},         {"channels", unet.channels},
-               {"attention", unet.attention}, {"layers_per_level", unet.layers_per_level},
-               {"groups", unet.groups},       {"heads", unet.heads}};
-  j["text"] = {{"width", text.width}, {"layers", text.layers}, {"heads", text.heads}};
-  j["views"] = {{"elevation_min", views.elevation_min},
-                {"elevation_max", views.elevation_max},
-                {"radius_min", views.radius_min},
-                {"radius_max", views.radius_max},
-                {"fov_min", views.fov_min},
-                {"fov_max", views.fov_max}};
-  return j;
-}
+namespace {
 
-TinyPriorConfig TinyPriorConfig::from_json(const nlohmann::json& j) {
-  TinyPriorConfig c;
-  ConfigReader r(j, "");
-  r.get("resolution", c.resolution);
-  r.get("prediction_type", c.prediction_type);
-  r.get("beta_schedule", c.beta_schedule);
-  r.get("num_train_timesteps", c.num_train_timesteps);
+// One list of keys for both directions (core/config_json.h).
+template <class IO, class C>
+void visit(IO& io, C& c) {
+  io.get("resolution", c.resolution);
+  io.get("prediction_type", c.prediction_type);
+  io.get("beta_schedule", c.beta_schedule);
+  io.get("num_train_timesteps", c.num_train_timesteps);
   {
-    auto u = r.section("unet");
+    auto u = io.section("unet");
     u.get("patch", c.unet.patch);
     u.get("channels", c.unet.channels);
     u.get("attention", c.unet.attention);
@@ -51,14 +34,14 @@ TinyPriorConfig TinyPriorConfig::from_json(const nlohmann::json& j) {
     u.finish();
   }
   {
-    auto t = r.section("text");
+    auto t = io.section("text");
     t.get("width", c.text.width);
     t.get("layers", c.text.layers);
     t.get("heads", c.text.heads);
     t.finish();
   }
   {
-    auto v = r.section("views");
+    auto v = io.section("views");
     v.get("elevation_min", c.views.elevation_min);
     v.get("elevation_max", c.views.elevation_max);
     v.get("radius_min", c.views.radius_min);
@@ -67,6 +50,20 @@ TinyPriorConfig TinyPriorConfig::from_json(const nlohmann::json& j) {
     v.get("fov_max", c.views.fov_max);
     v.finish();
   }
+}
+
+}  // namespace
+
+nlohmann::json TinyPriorConfig::to_json() const {
+  ConfigWriter w;
+  visit(w, *this);
+  return w.json();
+}
+
+TinyPriorConfig TinyPriorConfig::from_json(const nlohmann::json& j) {
+  TinyPriorConfig c;
+  ConfigReader r(j, "");
+  visit(r, c);
   r.finish();
   require(c.resolution >= 8 && c.resolution <= 512, "prior config: resolution must be in [8, 512]");
   require(!c.unet.channels.empty() && c.unet.channels.size() == c.unet.attention.size(),
