@@ -10,6 +10,7 @@
 #include "prior/tiny_prior.h"
 #include "synth/scene.h"
 #include "test_support.h"
+#include "tiny_prior_fixture.h"
 
 namespace fs = std::filesystem;
 
@@ -82,19 +83,8 @@ TEST(Eval3D, PromptFileIsCheckedBeforeAnyRun) {
 
 TEST(Eval3D, RunsEveryPromptAndSeedAndRefusesToClobber) {
   test::TempDir dir;
-  TinyPriorConfig pc;  // a tiny random prior, as in test_generate.cpp
-  pc.resolution = 16;
-  pc.unet.channels = {16, 32};
-  pc.unet.attention = {false, true};
-  pc.unet.groups = 8;
-  pc.unet.heads = 2;
-  pc.text.width = 32;
-  pc.text.layers = 1;
-  pc.text.heads = 2;
-  at::manual_seed(0);
   Eval3DOptions o;
-  o.prior_path = dir.path + "/prior.safetensors";
-  TinyPrior(pc).save(o.prior_path);
+  o.prior_path = test::write_tiny_prior(dir.path);
   o.out_dir = dir.path + "/eval";
   o.progress = false;
   o.view_resolution = 8;

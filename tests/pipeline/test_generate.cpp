@@ -14,27 +14,12 @@
 #include "prior/tiny_prior.h"
 #include "synth/scene.h"
 #include "test_support.h"
+#include "tiny_prior_fixture.h"
 
 namespace fs = std::filesystem;
 
 namespace nd {
 namespace {
-
-std::string tiny_prior_file(const std::string& dir) {
-  TinyPriorConfig c;
-  c.resolution = 16;
-  c.unet.channels = {16, 32};
-  c.unet.attention = {false, true};
-  c.unet.groups = 8;
-  c.unet.heads = 2;
-  c.text.width = 32;
-  c.text.layers = 1;
-  c.text.heads = 2;
-  at::manual_seed(0);
-  const std::string path = dir + "/prior.safetensors";
-  TinyPrior(c).save(path);
-  return path;
-}
 
 GenerateConfig tiny_generate(int64_t steps) {
   GenerateConfig c;
@@ -57,7 +42,7 @@ TEST(Generate, ViewDependentPrompt) {
 TEST(Generate, WritesEveryOutputAndResumesExactly) {
   test::TempDir dir;
   GenerateOptions o;
-  o.prior_path = tiny_prior_file(dir.path);
+  o.prior_path = test::write_tiny_prior(dir.path);
   o.progress = false;
   o.view_resolution = 16;
   o.checkpoint_every = 0;
@@ -96,7 +81,7 @@ TEST(Generate, WritesEveryOutputAndResumesExactly) {
 TEST(Generate, BadInputFailsBeforeWriting) {
   test::TempDir dir;
   GenerateOptions o;
-  o.prior_path = tiny_prior_file(dir.path);
+  o.prior_path = test::write_tiny_prior(dir.path);
   o.progress = false;
   o.out_dir = dir.path + "/out";
   GenerateConfig c = tiny_generate(5);

@@ -12,6 +12,7 @@
 #include "pipeline/viewer_page.h"
 #include "prior/tiny_prior.h"
 #include "test_support.h"
+#include "tiny_prior_fixture.h"
 
 namespace fs = std::filesystem;
 
@@ -141,19 +142,8 @@ TEST(ViewerPage, EmbedsEverythingAndNeedsNoNetwork) {
 
 TEST(ViewerPage, GenerateWritesTurntableAndPage) {
   test::TempDir dir;
-  TinyPriorConfig pc;  // a tiny random prior, as in test_generate.cpp
-  pc.resolution = 16;
-  pc.unet.channels = {16, 32};
-  pc.unet.attention = {false, true};
-  pc.unet.groups = 8;
-  pc.unet.heads = 2;
-  pc.text.width = 32;
-  pc.text.layers = 1;
-  pc.text.heads = 2;
-  at::manual_seed(0);
   GenerateOptions o;
-  o.prior_path = dir.path + "/prior.safetensors";
-  TinyPrior(pc).save(o.prior_path);
+  o.prior_path = test::write_tiny_prior(dir.path);
   o.progress = false;
   o.view_resolution = 16;
   o.checkpoint_every = 0;

@@ -19,6 +19,7 @@
 #include "prior/tiny_prior.h"
 #include "prior/word_tokenizer.h"
 #include "test_support.h"
+#include "tiny_prior_fixture.h"
 
 namespace fs = std::filesystem;
 using nd::test::contains;
@@ -27,19 +28,7 @@ using nd::test::input_error_of;
 namespace nd {
 namespace {
 
-// A prior small enough to train in seconds.
-TinyPriorConfig tiny_config() {
-  TinyPriorConfig c;
-  c.resolution = 16;
-  c.unet.channels = {16, 32};
-  c.unet.attention = {false, true};
-  c.unet.groups = 8;
-  c.unet.heads = 2;
-  c.text.width = 32;
-  c.text.layers = 1;
-  c.text.heads = 2;
-  return c;
-}
+TinyPriorConfig tiny_config() { return test::tiny_prior_config(); }  // trains in seconds
 
 TEST(WordTokenizer, EncodesCaptionsAndRoundTrips) {
   WordTokenizer tok;
