@@ -1,5 +1,5 @@
-// `nerfdream generate "a red mushroom"`: text → NeRF (score distillation on the tiny prior) → mesh files,
-// views and metrics (pipeline/generate.h).
+// `nerfdream generate "a red mushroom"`: text → NeRF (score distillation or the iterative dataset update,
+// on the tiny prior or a Stable Diffusion checkpoint) → mesh files, views and metrics (pipeline/generate.h).
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
@@ -16,6 +16,15 @@ namespace {
 // The config key each flag sets (for --config files, which flags then override).
 const std::vector<std::pair<std::string, std::string>> kFlagKeys = {
     {"prompt", "/prompt"},
+    {"--method", "/method"},
+    {"--model", "/model"},
+    {"--negative", "/negative_prompt"},
+    {"--render-res", "/render_resolution"},
+    {"--idu-views", "/idu/views"},
+    {"--idu-steps-per-view", "/idu/steps_per_view"},
+    {"--idu-strength", "/idu/strength"},
+    {"--idu-refine-strength", "/idu/refine_strength"},
+    {"--idu-cfg", "/idu/guidance_scale"},
     {"--steps", "/optim/steps"},
     {"--seed", "/seed"},
     {"--cfg", "/guidance/guidance_scale"},
@@ -55,6 +64,32 @@ void add_generate_command(CLI::App& app, std::vector<Command>& commands, CommonO
   cmd->add_option("--config", st->config_file, "JSON config (flags override it)");
   cmd->add_option("--prior", st->opt.prior_path,
                   "Tiny prior weights (default: the shipped models/tiny-prior)");
+  cmd->add_option(
+         "--method", c.method,
+         "sds (score distillation) | idu (iterative dataset update: sample, fit, SDEdit the next view)")
+      ->capture_default_str();
+  cmd->add_option(
+      "--model", c.model,
+      "A Stable Diffusion checkpoint (diffusers folder or original-layout .safetensors): latent SDS "
+      "instead of the tiny prior (stable-dreamfusion uses --cfg 100)");
+  cmd->add_option("--negative", c.negative_prompt, "Negative prompt (--model)");
+  cmd->add_option("--tokenizer", st->opt.sd_load.tokenizer_dir, "Tokenizer folder for a single-file --model");
+  cmd->add_option("--model-config", st->opt.sd_load.config_dir,
+                  "Folder of component configs for a single-file --model");
+  cmd->add_option("--device", st->opt.device, "Where --model runs: cpu | cuda (fp16)")->capture_default_str();
+  cmd->add_option("--render-res", c.render_resolution,
+                  "Rendered view size (0: the model's; 32 tiny prior, 64 SD, upsampled to 512 for its VAE)")
+      ->capture_default_str();
+  cmd->add_option("--idu-views", c.idu.views, "idu: views collected around the orbit")->capture_default_str();
+  cmd->add_option("--idu-steps-per-view", c.idu.steps_per_view, "idu: fitting steps between two new views")
+      ->capture_default_str();
+  cmd->add_option("--idu-strength", c.idu.strength, "idu: SDEdit strength of a new view")
+      ->capture_default_str();
+  cmd->add_option("--idu-refine-strength", c.idu.refine_strength,
+                  "idu: SDEdit strength when a view is refreshed in the refinement (0: never)")
+      ->capture_default_str();
+  cmd->add_option("--idu-cfg", c.idu.guidance_scale, "idu: guidance scale of the prior's samples")
+      ->capture_default_str();
   cmd->add_option("--steps", c.optim.steps, "Optimisation steps")->capture_default_str();
   cmd->add_option("--seed", c.seed, "Seed (the run is deterministic for a seed and thread count)")
       ->capture_default_str();

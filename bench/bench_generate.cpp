@@ -15,6 +15,7 @@
 
 #include "bench/bench_common.h"
 #include "core/threads.h"
+#include "guidance/tiny_prior_guide.h"
 #include "pipeline/eval_3d.h"
 #include "pipeline/generate.h"
 #include "pipeline/text_to_3d.h"
@@ -72,7 +73,8 @@ void sds_step(const std::string& prior_file, bool quick) {
   auto prior = TinyPrior::load(prior_file);
   GenerateConfig c;
   c.prompt = "a red cube";
-  TextTo3D run(c, *prior);
+  TinyPriorGuide guide(*prior);
+  TextTo3D run(c, guide);
   // Steps get slower as the shape grows out of the initial blob: time a window after a warm-up.
   const int warmup = quick ? 10 : 300, steps = quick ? 20 : 150;
   for (int i = 0; i < warmup; ++i) run.step();

@@ -37,50 +37,64 @@ void validate(const SDSConfig& c) {
   require(c.t_min < c.t_max_end && c.t_max_end <= 1, "guidance: need t_min < t_max_end <= 1");
 }
 
-SDSGuidance::SDSGuidance(const NoiseSchedule& schedule, GuidedEpsilon epsilon, const SDSConfig& config)
-    : schedule_(schedule), epsilon_(std::move(epsilon)), config_(config) {}
+at::Tensor pixel_space(const at::Tensor& images) { return images * 2 - 1; }
 
-SDSGuidance::SDSGuidance(TinyPrior& prior, const SDSConfig& config)
+SDSGuidance::SDSGuidance(const NoiseSchedule& schedule, GuidedEpsilon epsilon, const SDSConfig& config,
+                         ImageEncoder encode)
+    : schedule_(schedule), epsilon_(std::move(epsilon)), encode_(std::move(encode)), config_(config) {}
+
+SDSGuidance::SDSGuidance(DiffusionGuide& guide, const SDSConfig& config)
     : SDSGuidance(
-          prior.schedule(),
-          [&prior](const at::Tensor& x_t, const at::Tensor& t, const at::Tensor& ids, const at::Tensor& views,
-                   double scale) { return prior.predict_epsilon_guided(x_t, t, ids, views, scale); },
-          config) {}
+          guide.schedule(),
+          [&guide](const at::Tensor& x_t, const at::Tensor& t, const at::Tensor& cond,
+                   const at::Tensor& views,
+                   double scale) { return guide.guided_epsilon(x_t, t, cond, views, scale); },
+          config, [&guide](const at::Tensor& images) { return guide.encode(images); }) {
+  if (!guide.camera_conditioned()) config_.camera_conditioning = false;
+}
 
-SDSResult SDSGuidance::step(const at::Tensor& image, const at::Tensor& ids, const at::Tensor& views,
+SDSResult SDSGuidance::step(const at::Tensor& image, const at::Tensor& cond, const at::Tensor& views,
                             double progress, at::Generator& gen) {
-  const int64_t b = image.size(0);
+  const at::Tensor x = encode_(image);
+  const int64_t b = x.size(0);
   const int64_t steps = schedule_.num_train_timesteps();
   const double p = std::clamp(progress, 0.0, 1.0);
   const double t_hi = config_.t_max + (config_.t_max_end - config_.t_max) * p;
   const int64_t lo = static_cast<int64_t>(config_.t_min * steps);
   const int64_t hi = std::max(lo + 1, static_cast<int64_t>(t_hi * steps));
   const at::Tensor t = at::randint(lo, std::min(hi, steps - 1) + 1, {b}, gen, at::kLong);
-  const at::Tensor noise = at::randn(image.sizes(), gen);
-  return step_with(image, ids, views, t, noise);
+  const at::Tensor noise = at::randn(x.sizes(), gen, at::TensorOptions(at::kFloat));
+  return distill(x, cond, views, t, noise);
 }
 
-SDSResult SDSGuidance::step_with(const at::Tensor& image, const at::Tensor& ids, const at::Tensor& views,
+SDSResult SDSGuidance::step_with(const at::Tensor& image, const at::Tensor& cond, const at::Tensor& views,
                                  const at::Tensor& t, const at::Tensor& noise) {
-  const int64_t b = image.size(0);
-  TORCH_CHECK(image.dim() == 4 && t.dim() == 1 && t.size(0) == b && noise.sizes() == image.sizes(),
-              "SDS: image must be [B,C,H,W] with t [B] and noise like the image, got ", image.sizes());
-  const at::Tensor x = image * 2 - 1;
+  return distill(encode_(image), cond, views, t, noise);
+}
+
+SDSResult SDSGuidance::distill(const at::Tensor& x, const at::Tensor& cond, const at::Tensor& views,
+                               const at::Tensor& t_cpu, const at::Tensor& noise_cpu) {
+  const int64_t b = x.size(0);
+  TORCH_CHECK(x.dim() == 4 && t_cpu.dim() == 1 && t_cpu.size(0) == b && noise_cpu.sizes() == x.sizes(),
+              "SDS: x must be [B,C,H,W] with t [B] and noise like x, got ", x.sizes(), " and ",
+              noise_cpu.sizes());
   at::Tensor gradient;
+  const at::Tensor t = t_cpu.to(x.device());
   {
     torch::NoGradGuard no_grad;
     const at::Tensor xd = x.detach();
+    const at::Tensor noise = noise_cpu.to(xd.options());
     const at::Tensor x_t = schedule_.add_noise(xd, noise, t);
     const at::Tensor feats =
         config_.camera_conditioning ? view_features(views) : at::zeros({b, kViewFeatures}, at::kFloat);
-    const at::Tensor eps = epsilon_(x_t, t, ids, feats, config_.guidance_scale);
+    const at::Tensor eps = epsilon_(x_t, t, cond, feats, config_.guidance_scale);
     const at::Tensor w = 1 - schedule_.alpha_cumprod_view(t, xd);
-    gradient = w * (eps - noise);
+    gradient = w * (eps.to(xd.options()) - noise);
     gradient = at::nan_to_num(gradient, 0.0, 0.0, 0.0);
   }
   const at::Tensor target = (x - gradient).detach();
   const at::Tensor loss = 0.5 * (x - target).pow(2).sum() / static_cast<double>(b);
-  return {loss, gradient, t};
+  return {loss, gradient, t_cpu};
 }
 
 }  // namespace nd

@@ -9,6 +9,8 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/progress.h"
+#include "guidance/sd_latent_guide.h"
+#include "guidance/tiny_prior_guide.h"
 #include "io/checkpoint.h"
 #include "io/image_io.h"
 #include "pipeline/asset_export.h"
@@ -51,6 +53,35 @@ at::Tensor views_grid(TextTo3D& run, int res) {
   return image_grid(tiles, 8);
 }
 
+// The diffusion model of a run and what owns it: the tiny prior, or a Stable Diffusion checkpoint.
+struct LoadedGuide {
+  std::unique_ptr<TinyPrior> prior;
+  std::unique_ptr<StableDiffusionPipeline> sd;
+  std::unique_ptr<DiffusionGuide> guide;
+};
+
+LoadedGuide load_guide(const GenerateConfig& config, const GenerateOptions& o) {
+  LoadedGuide g;
+  require(o.device == "cpu" || o.device == "cuda", "--device must be cpu or cuda, got '" + o.device + "'");
+  if (config.model.empty()) {
+    require(o.device == "cpu", "--device cuda: the tiny prior runs on the CPU (use it with --model)");
+    g.prior = TinyPrior::load(o.prior_path.empty() ? default_prior_path() : o.prior_path);
+    g.guide = std::make_unique<TinyPriorGuide>(*g.prior);
+    return g;
+  }
+  require(o.prior_path.empty(), "--prior and --model exclude each other");
+  SdLoadOptions lo = o.sd_load;
+  lo.verbose = o.progress;
+  g.sd = std::make_unique<StableDiffusionPipeline>(StableDiffusionPipeline::load(config.model, lo));
+  if (o.device == "cuda") {
+    require(at::hasCUDA(), "--device cuda: this build of LibTorch has no CUDA device");
+    g.sd->to(at::Device(at::kCUDA), at::kHalf);  // fp16, as stable-dreamfusion runs SD
+  }
+  g.guide = std::make_unique<SdLatentGuide>(*g.sd, config.render_resolution ? config.render_resolution : 64,
+                                            config.negative_prompt);
+  return g;
+}
+
 }  // namespace
 
 std::string prompt_slug(const std::string& text) {
@@ -91,8 +122,9 @@ GenerateResult run_generate(const GenerateConfig& config_in, const GenerateOptio
   validate(config);
 
   // Everything that can fail on input fails before the output directory is touched.
-  auto prior = TinyPrior::load(o.prior_path.empty() ? default_prior_path() : o.prior_path);
-  TextTo3D run(config, *prior);
+  LoadedGuide loaded = load_guide(config, o);
+  TextTo3D run(config, *loaded.guide);
+  config = run.config();  // render_resolution resolved
   if (o.resume) run.restore(resumed, ckpt_path);
   if (!o.resume && fs::exists(out)) fs::remove_all(out);  // --overwrite
   fs::create_directories(out);
@@ -138,6 +170,8 @@ GenerateResult run_generate(const GenerateConfig& config_in, const GenerateOptio
                  config.mesh.density_threshold);
   write_mesh_files(out.string(), mesh);
   save_png((out / "views.png").string(), views_grid(run, o.view_resolution));
+  if (const IterativeDatasetUpdate* idu = run.dataset_update(); idu && !idu->empty())
+    save_png((out / "dataset.png").string(), image_grid(idu->images().unbind(0), 8));  // what the model drew
   TurntableOptions turntable;
   turntable.resolution = o.view_resolution;  // the frames share the views' size
   write_turntable(out.string(), render_turntable(run, turntable), turntable);
@@ -145,6 +179,7 @@ GenerateResult run_generate(const GenerateConfig& config_in, const GenerateOptio
   nlohmann::json metrics = {
       {"prompt", config.prompt},
       {"method", config.method},
+      {"model", loaded.guide->name()},
       {"steps", result.steps},
       {"interrupted", result.interrupted},
       {"train_seconds", result.train_seconds},

@@ -9,6 +9,7 @@
 #include <functional>
 #include <string>
 
+#include "diffusion/sd_pipeline.h"
 #include "pipeline/generate_config.h"
 
 namespace nd {
@@ -18,6 +19,9 @@ struct GenerateOptions {
   bool overwrite = false;  // replace an existing output directory (else refuse)
   bool resume = false;     // continue the run in out_dir from its checkpoint (its config wins)
   std::string prior_path;  // empty: the shipped prior
+  SdLoadOptions sd_load;   // config.model is a single-file SD checkpoint: where its tokenizer/configs are
+  std::string device =
+      "cpu";  // Stable Diffusion's device: cpu | cuda (fp16 there; the NeRF stays on the CPU)
   int64_t checkpoint_every = 500;
   int64_t stop_at_step = 0;   // > 0: stop there as if interrupted (tests of --resume)
   int view_resolution = 128;  // views.png tiles

@@ -28,7 +28,10 @@ namespace {
 template <class IO, class C>
 void visit(IO& io, C& c) {
   io.get("prompt", c.prompt);
+  io.get("model", c.model);
+  io.get("negative_prompt", c.negative_prompt);
   io.get("method", c.method);
+  io.get("render_resolution", c.render_resolution);
   io.get("views_per_step", c.views_per_step);
   io.get("seed", c.seed);
   {
@@ -45,6 +48,21 @@ void visit(IO& io, C& c) {
     s.get("opacity", c.regularizers.opacity);
     s.get("entropy", c.regularizers.entropy);
     s.get("orientation", c.regularizers.orientation);
+    s.finish();
+  }
+  {
+    auto s = io.section("idu");
+    s.get("views", c.idu.views);
+    s.get("steps_per_view", c.idu.steps_per_view);
+    s.get("strength", c.idu.strength);
+    s.get("refine_strength", c.idu.refine_strength);
+    s.get("refresh_every", c.idu.refresh_every);
+    s.get("elevation", c.idu.elevation);
+    s.get("elevation_step", c.idu.elevation_step);
+    s.get("sample_steps", c.idu.sample_steps);
+    s.get("sample_eta", c.idu.sample_eta);
+    s.get("guidance_scale", c.idu.guidance_scale);
+    s.get("rays_per_step", c.idu.rays_per_step);
     s.finish();
   }
   {
@@ -88,10 +106,17 @@ GenerateConfig generate_config_from_json(const nlohmann::json& j) {
                                                           " is not supported (this build reads " +
                                                           std::to_string(kGenerateConfigVersion) + ")");
   visit(r, c);
+  // Sections of other modules: the file's keys patched onto this config's defaults (a partial "field"
+  // keeps the tuned field of GenerateConfig()), then read strictly by their own readers.
   nlohmann::json field = to_json(c.field), render = to_json(c.render), guidance = to_json(c.guidance);
-  r.get("field", field);
-  r.get("render", render);
-  r.get("guidance", guidance);
+  for (auto [key, into] : {std::pair<const char*, nlohmann::json*>{"field", &field},
+                           {"render", &render},
+                           {"guidance", &guidance}}) {
+    nlohmann::json patch = nlohmann::json::object();
+    r.get(key, patch);
+    require(patch.is_object(), std::string(key) + ": expected a JSON object");
+    into->merge_patch(patch);
+  }
   r.finish();
   c.field = field_config_from_json(field);
   c.render = render_config_from_json(render);
@@ -101,7 +126,15 @@ GenerateConfig generate_config_from_json(const nlohmann::json& j) {
 }
 
 void validate(const GenerateConfig& c) {
-  require(c.method == "sds", "method must be sds, got '" + c.method + "'");
+  require(c.method == "sds" || c.method == "idu", "method must be sds or idu, got '" + c.method + "'");
+  require(c.render_resolution == 0 || (c.render_resolution >= 8 && c.render_resolution <= 1024),
+          "render_resolution must be 0 (the model's) or in [8, 1024]");
+  if (c.method == "idu") {
+    validate(c.idu);
+    require(c.optim.steps >= c.idu.views * c.idu.steps_per_view,
+            "method idu: optim.steps (" + std::to_string(c.optim.steps) + ") must cover idu.views × " +
+                "idu.steps_per_view (" + std::to_string(c.idu.views * c.idu.steps_per_view) + ")");
+  }
   validate(c.guidance);
   require(c.views_per_step >= 1 && c.views_per_step <= 64, "views_per_step must be in [1, 64]");
   require(c.optim.steps >= 1, "optim.steps must be >= 1");

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "field/nerf_field.h"
+#include "guidance/iterative_dataset_update.h"
 #include "guidance/sds.h"
 #include "render/renderer.h"
 
@@ -42,12 +43,16 @@ struct MeshConfig {
 struct GenerateConfig {
   int format_version = kGenerateConfigVersion;
   std::string prompt;
-  std::string method = "sds";  // sds (score distillation)
+  std::string model;            // "": the tiny prior; else a Stable Diffusion checkpoint (latent SDS)
+  std::string negative_prompt;  // Stable Diffusion's unconditional branch ("" as diffusers)
+  std::string method = "sds";   // sds (score distillation) | idu (iterative dataset update)
+  int render_resolution = 0;    // views' size; 0: the model's (32 for the tiny prior, 64 for SD)
   FieldConfig field;
   RenderConfig render;
   SDSConfig guidance;
   ShadingSchedule shading;
   RegularizerConfig regularizers;
+  IDUConfig idu;  // --method idu
   GenerateOptimConfig optim;
   MeshConfig mesh;
   int views_per_step = 1;  // rendered views per SDS step (one batched prior call)

@@ -23,22 +23,38 @@ std::string view_dependent_prompt(const std::string& prompt, double elevation, d
 
 namespace {
 
-GenerateConfig resolved(GenerateConfig c) {
+GenerateConfig resolved(GenerateConfig c, const DiffusionGuide& guide) {
   validate(c);
   c.field.grid.bound = 1.0;  // the synth world's box [-1,1]^3
+  if (c.render_resolution == 0) c.render_resolution = guide.render_resolution();
+  guide.check_render_resolution(c.render_resolution);
   return c;
+}
+
+at::Tensor view_tensor(const std::vector<View>& views) {
+  at::Tensor t = at::empty({static_cast<int64_t>(views.size()), 4}, at::kFloat);
+  for (size_t i = 0; i < views.size(); ++i) {
+    t[i][0] = views[i].elevation;
+    t[i][1] = views[i].azimuth;
+    t[i][2] = views[i].radius;
+    t[i][3] = views[i].fov;
+  }
+  return t;
 }
 
 }  // namespace
 
-TextTo3D::TextTo3D(const GenerateConfig& config, TinyPrior& prior)
-    : config_(resolved(config)),
-      prior_(prior),
-      guidance_(prior, config_.guidance),
+TextTo3D::TextTo3D(const GenerateConfig& config, DiffusionGuide& guide)
+    : config_(resolved(config, guide)),
+      guide_(guide),
+      guidance_(guide, config_.guidance),
       renderer_(config_.render, 1.0),
       rng_(config_.seed),
       gen_(at::detail::createCPUGenerator(config_.seed)) {
-  prior_.tokenizer().encode(view_dependent_prompt(config_.prompt, 0, 0));  // vocabulary errors first
+  guide_.check_prompt(view_dependent_prompt(config_.prompt, 0, 0));  // vocabulary errors first
+  if (config_.method == "idu")
+    idu_ = std::make_unique<IterativeDatasetUpdate>(config_.idu, config_.render_resolution,
+                                                    guide_.camera_range());
   torch::manual_seed(config_.seed);
   field_ = NerfField(config_.field);
   const auto& o = config_.optim;
@@ -58,19 +74,53 @@ ShadingParams TextTo3D::light_for(const View& view, Shading mode, std::mt19937_6
 }
 
 TextTo3DStep TextTo3D::step() {
+  if (step_ % config_.render.grid_update_every == 0) renderer_.update_occupancy(*field_, step_, rng_);
+  TextTo3DStep stats = idu_ ? idu_step() : sds_step();
+  require(std::isfinite(stats.loss), "generate: the loss became " + std::to_string(stats.loss) + " at step " +
+                                         std::to_string(step_) + " (try a lower learning rate or CFG)");
+  ++step_;
+  return stats;
+}
+
+at::Tensor TextTo3D::regularize(const RenderResult& out, int64_t rays, at::Tensor loss,
+                                TextTo3DStep& stats) const {
+  const auto& reg = config_.regularizers;
+  const at::Tensor opacity = out.opacity.clamp(1e-5, 1 - 1e-5);
+  if (reg.opacity > 0) {
+    const at::Tensor l = at::sqrt(out.opacity.pow(2) + 0.01).mean();
+    stats.opacity = l.item<double>();
+    loss = loss + reg.opacity * l;
+  }
+  if (reg.entropy > 0) {
+    const at::Tensor l = -(opacity * at::log(opacity) + (1 - opacity) * at::log(1 - opacity)).mean();
+    stats.entropy = l.item<double>();
+    loss = loss + reg.entropy * l;
+  }
+  if (reg.orientation > 0 && out.normals.defined() && out.normals.size(0) > 0) {
+    const at::Tensor facing_away = at::relu((out.normals * out.samples.dirs).sum(1));
+    const at::Tensor l = (out.weights.detach() * facing_away.pow(2)).sum() / static_cast<double>(rays);
+    stats.orientation = l.item<double>();
+    loss = loss + reg.orientation * l;
+  }
+  stats.samples_per_ray = static_cast<double>(out.samples.positions.size(0)) / static_cast<double>(rays);
+  stats.mean_opacity = out.opacity.mean().item<double>();
+  return loss;
+}
+
+TextTo3DStep TextTo3D::sds_step() {
   const auto& cfg = config_;
-  if (step_ % cfg.render.grid_update_every == 0) renderer_.update_occupancy(*field_, step_, rng_);
-  const int64_t r = prior_.config().resolution, b = cfg.views_per_step;
+  const int64_t r = cfg.render_resolution, b = cfg.views_per_step;
 
   // --- views, light, shading
   Shading mode = Shading::Albedo;
   if (step_ >= cfg.shading.albedo_warmup_steps && uniform01(rng_) < cfg.shading.lambertian_probability)
     mode = uniform01(rng_) < cfg.shading.textureless_probability ? Shading::Textureless : Shading::Lambertian;
+  const ViewRange range = guide_.camera_range();
   std::vector<View> views;
   std::vector<std::string> prompts;
   std::vector<Camera> cameras;
   for (int64_t i = 0; i < b; ++i) {
-    views.push_back(sample_view(prior_.config().views, rng_));
+    views.push_back(sample_view(range, rng_));
     const View& v = views.back();
     prompts.push_back(view_dependent_prompt(cfg.prompt, v.elevation, v.azimuth));
     cameras.push_back(
@@ -92,47 +142,57 @@ TextTo3DStep TextTo3D::step() {
   const at::Tensor image = out.rgb.view({b, r, r, 3}).permute({0, 3, 1, 2});
 
   // --- guidance and regularisers
-  at::Tensor view_tensor = at::empty({b, 4}, at::kFloat);
-  for (int64_t i = 0; i < b; ++i) {
-    view_tensor[i][0] = views[i].elevation;
-    view_tensor[i][1] = views[i].azimuth;
-    view_tensor[i][2] = views[i].radius;
-    view_tensor[i][3] = views[i].fov;
-  }
   const double progress = static_cast<double>(step_) / std::max<int64_t>(1, cfg.optim.steps);
-  SDSResult sds =
-      guidance_.step(image, prior_.tokenizer().encode_batch(prompts), view_tensor, progress, gen_);
+  SDSResult sds = guidance_.step(image, guide_.condition(prompts), view_tensor(views), progress, gen_);
   TextTo3DStep stats;
   stats.shading = mode;
-  at::Tensor loss = sds.loss;
   stats.sds = sds.gradient.pow(2).mean().item<double>();
-  const at::Tensor opacity = out.opacity.clamp(1e-5, 1 - 1e-5);
-  if (cfg.regularizers.opacity > 0) {
-    const at::Tensor l = at::sqrt(out.opacity.pow(2) + 0.01).mean();
-    stats.opacity = l.item<double>();
-    loss = loss + cfg.regularizers.opacity * l;
-  }
-  if (cfg.regularizers.entropy > 0) {
-    const at::Tensor l = -(opacity * at::log(opacity) + (1 - opacity) * at::log(1 - opacity)).mean();
-    stats.entropy = l.item<double>();
-    loss = loss + cfg.regularizers.entropy * l;
-  }
-  if (cfg.regularizers.orientation > 0 && out.normals.defined() && out.normals.size(0) > 0) {
-    const at::Tensor facing_away = at::relu((out.normals * out.samples.dirs).sum(1));
-    const at::Tensor l = (out.weights.detach() * facing_away.pow(2)).sum() / static_cast<double>(b * r * r);
-    stats.orientation = l.item<double>();
-    loss = loss + cfg.regularizers.orientation * l;
-  }
+  const at::Tensor loss = regularize(out, b * r * r, sds.loss, stats);
   adam_->zero_grad();
   loss.backward();
   adam_->step();
-
   stats.loss = loss.item<double>();
-  require(std::isfinite(stats.loss), "generate: the loss became " + std::to_string(stats.loss) + " at step " +
-                                         std::to_string(step_) + " (try a lower learning rate or CFG)");
-  stats.samples_per_ray = static_cast<double>(out.samples.positions.size(0)) / static_cast<double>(b * r * r);
-  stats.mean_opacity = out.opacity.mean().item<double>();
-  ++step_;
+  return stats;
+}
+
+void TextTo3D::update_dataset(const IterativeDatasetUpdate::Due& due) {
+  using Action = IterativeDatasetUpdate::Action;
+  const View view = idu_->orbit_view(due.index);
+  const std::string prompt = view_dependent_prompt(config_.prompt, view.elevation, view.azimuth);
+  GuideSampleOptions o;
+  o.steps = config_.idu.sample_steps;
+  o.guidance_scale = config_.idu.guidance_scale;
+  o.eta = config_.idu.sample_eta;
+  o.seed = config_.seed * 1000003 + static_cast<uint64_t>(step_);  // one stream per update
+  at::Tensor image;
+  if (due.action == Action::kSample) {
+    image = guide_.sample(prompt, view, config_.render_resolution, o);
+  } else {
+    // The render as the collection teaches it (albedo: the fitted colors already carry the prior's light).
+    ShadingParams albedo;
+    albedo.mode = Shading::Albedo;
+    const at::Tensor render = render_view(view, config_.render_resolution, albedo);
+    image = guide_.img2img(render.permute({2, 0, 1}).unsqueeze(0).contiguous(), prompt, view,
+                           idu_->strength(due.action), o);
+  }
+  idu_->set(due.index, image);
+}
+
+TextTo3DStep TextTo3D::idu_step() {
+  const auto due = idu_->due(step_);
+  if (due.action != IterativeDatasetUpdate::Action::kNone) update_dataset(due);
+  const IterativeDatasetUpdate::Batch batch = idu_->sample_pixels(config_.idu.rays_per_step, rng_);
+  ShadingParams albedo;
+  albedo.mode = Shading::Albedo;
+  RenderResult out = renderer_.render_rays(*field_, batch.rays, at::ones({3}, at::kFloat), albedo, &rng_);
+  const at::Tensor photometric = (out.rgb - batch.colors).pow(2).mean();
+  TextTo3DStep stats;
+  stats.photometric = photometric.item<double>();
+  const at::Tensor loss = regularize(out, batch.colors.size(0), photometric, stats);
+  adam_->zero_grad();
+  loss.backward();
+  adam_->step();
+  stats.loss = loss.item<double>();
   return stats;
 }
 
@@ -149,11 +209,13 @@ Checkpoint TextTo3D::checkpoint() const {
   c.step = step_;
   auto& self = const_cast<TextTo3D&>(*this);  // saving reads the state; the API is non-const
   save_training_state({*self.field_, self.renderer_, *self.adam_, self.gen_, self.rng_}, c);
+  if (idu_) idu_->save(c);
   return c;
 }
 
 void TextTo3D::restore(const Checkpoint& ckpt, const std::string& path) {
   restore_training_state({*field_, renderer_, *adam_, gen_, rng_}, ckpt, path);
+  if (idu_) idu_->restore(ckpt, path);
   step_ = ckpt.step;
 }
 

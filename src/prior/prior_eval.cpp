@@ -214,6 +214,7 @@ PriorEvalResult evaluate_prior(TinyPrior& prior, SynthClassifier& classifier, co
   require(o.batch >= 1, "eval-prior: batch must be >= 1");
   PriorEvalResult res;
   res.steps = o.steps;
+  res.eta = o.eta;
   res.guidance_scale = o.guidance_scale;
   res.camera = o.camera;
   const std::vector<PriorEvalItem> items = prior_eval_set(o.quick);
@@ -233,6 +234,7 @@ PriorEvalResult evaluate_prior(TinyPrior& prior, SynthClassifier& classifier, co
     }
     PriorSampleOptions so;
     so.steps = o.steps;
+    so.eta = o.eta;
     so.guidance_scale = o.guidance_scale;
     so.seed = o.seed + static_cast<uint64_t>(k);
     const auto t0 = std::chrono::steady_clock::now();
@@ -284,8 +286,8 @@ std::string format_prior_eval(const PriorEvalResult& r) {
   }
   std::string out;
   char line[256];
-  std::snprintf(line, sizeof line, "eval-prior: %zu samples, %d DDIM steps, cfg %.1f, camera %s\n",
-                r.samples.size(), r.steps, r.guidance_scale, r.camera ? "on" : "off");
+  std::snprintf(line, sizeof line, "eval-prior: %zu samples, %d DDIM steps (eta %.1f), cfg %.1f, camera %s\n",
+                r.samples.size(), r.steps, r.eta, r.guidance_scale, r.camera ? "on" : "off");
   out += line;
   out += "            singles   named  stacks     all\n";
   const char* names[3] = {"shape", "color", "view"};
@@ -363,6 +365,7 @@ std::string prior_eval_json_line(const PriorEvalResult& r) {
   }
   j["images"] = r.samples.size();
   j["steps"] = r.steps;
+  j["eta"] = r.eta;
   j["cfg"] = r.guidance_scale;
   j["camera"] = r.camera;
   return j.dump();

@@ -43,7 +43,8 @@ std::vector<std::string> prior_eval_stacks();
 std::vector<PriorEvalItem> prior_eval_set(bool quick);
 
 struct PriorEvalOptions {
-  int steps = 50;  // DDIM steps
+  int steps = 50;    // DDIM steps
+  double eta = 1.0;  // DDIM η: 1 (stochastic) is what this prior samples cleanly with; 0 is deterministic
   double guidance_scale = 5.0;
   bool camera = true;
   bool quick = false;
@@ -71,6 +72,7 @@ struct PriorEvalResult {
   double zero_shot_shape_acc = 0, zero_shot_color_acc = 0;
   double zero_shot_seconds = 0;
   int steps = 0;
+  double eta = 0;
   double guidance_scale = 0;
   bool camera = true;
 };

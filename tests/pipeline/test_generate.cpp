@@ -2,6 +2,7 @@
 // input is refused before anything is written.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -31,6 +32,16 @@ GenerateConfig tiny_generate(int64_t steps) {
   return c;
 }
 
+// No progress bar, small views, no intermediate checkpoints.
+GenerateOptions quiet_options(const std::string& prior_path) {
+  GenerateOptions o;
+  o.prior_path = prior_path;
+  o.progress = false;
+  o.view_resolution = 16;
+  o.checkpoint_every = 0;
+  return o;
+}
+
 TEST(Generate, ViewDependentPrompt) {
   EXPECT_EQ(view_dependent_prompt("a red cube", 10, 0), "a red cube, front view");
   EXPECT_EQ(view_dependent_prompt("a red cube", 10, 100), "a red cube, side view");
@@ -41,11 +52,7 @@ TEST(Generate, ViewDependentPrompt) {
 
 TEST(Generate, WritesEveryOutputAndResumesExactly) {
   test::TempDir dir;
-  GenerateOptions o;
-  o.prior_path = test::write_tiny_prior(dir.path);
-  o.progress = false;
-  o.view_resolution = 16;
-  o.checkpoint_every = 0;
+  GenerateOptions o = quiet_options(test::write_tiny_prior(dir.path));
 
   o.out_dir = dir.path + "/straight";
   const GenerateResult r = run_generate(tiny_generate(12), o);
@@ -76,6 +83,101 @@ TEST(Generate, WritesEveryOutputAndResumesExactly) {
   const Checkpoint b = load_checkpoint(dir.path + "/resumed/checkpoint.safetensors", kGenerateCheckpoint);
   for (const auto& [name, t] : a.tensors)
     if (name.rfind("field.", 0) == 0) EXPECT_LT(test::max_abs_diff(t, b.tensors.at(name)), 1e-4) << name;
+}
+
+TEST(Generate, IterativeDatasetUpdateWritesEveryOutputAndResumesExactly) {
+  test::TempDir dir;
+  GenerateOptions o = quiet_options(test::write_tiny_prior(dir.path));
+  GenerateConfig c = tiny_generate(14);
+  c.method = "idu";
+  c.idu.views = 3;
+  c.idu.steps_per_view = 3;
+  c.idu.refresh_every = 2;
+  c.idu.sample_steps = 4;
+  c.idu.rays_per_step = 128;
+
+  o.out_dir = dir.path + "/straight";
+  EXPECT_EQ(run_generate(c, o).steps, 14);
+  for (const char* f : {"config.json", "checkpoint.safetensors", "mesh.glb", "mesh.obj", "mesh.ply",
+                        "views.png", "dataset.png", "metrics.json"})
+    EXPECT_TRUE(fs::exists(fs::path(o.out_dir) / f)) << f;
+  const auto metrics = nlohmann::json::parse(read_file(o.out_dir + "/metrics.json"));
+  EXPECT_EQ(metrics["method"], "idu");
+  const auto config = nlohmann::json::parse(read_file(o.out_dir + "/config.json"));
+  EXPECT_EQ(config["idu"]["views"], 3);
+  EXPECT_EQ(config["render_resolution"], 16);  // resolved to the prior's
+
+  // Stop between two views (step 5: two collected), resume: the same field and collection.
+  o.out_dir = dir.path + "/resumed";
+  o.stop_at_step = 5;
+  EXPECT_TRUE(run_generate(c, o).interrupted);
+  o.stop_at_step = 0;
+  o.resume = true;
+  EXPECT_EQ(run_generate(c, o).steps, 14);
+  const Checkpoint a = load_checkpoint(dir.path + "/straight/checkpoint.safetensors", kGenerateCheckpoint);
+  const Checkpoint b = load_checkpoint(dir.path + "/resumed/checkpoint.safetensors", kGenerateCheckpoint);
+  EXPECT_EQ(a.extra.at("idu.collected"), "3");
+  EXPECT_LT(test::max_abs_diff(a.tensors.at("idu.images"), b.tensors.at("idu.images")), 1e-5);
+  for (const auto& [name, t] : a.tensors)
+    if (name.rfind("field.", 0) == 0) EXPECT_LT(test::max_abs_diff(t, b.tensors.at(name)), 1e-4) << name;
+
+  // Too few steps to cover the orbit is refused before anything is written.
+  c.optim.steps = 5;
+  o.resume = false;
+  o.out_dir = dir.path + "/short";
+  EXPECT_TRUE(test::contains(test::input_error_of([&] { run_generate(c, o); }), "idu.views"));
+  EXPECT_FALSE(fs::exists(o.out_dir));
+}
+
+// Latent SDS end to end on the tiny golden Stable Diffusion pipeline (label golden; skips without it).
+TEST(GenerateGolden, LatentSdsOnAStableDiffusionCheckpoint) {
+  const std::string model = test::kGolden + "/sd1-tiny";
+  if (!fs::exists(model + "/model_index.json")) GTEST_SKIP() << model << " not found";
+  test::TempDir dir;
+  GenerateOptions o = quiet_options("");
+  o.out_dir = dir.path + "/sd";
+  GenerateConfig c = tiny_generate(3);
+  c.prompt = "a hamburger";  // any text: SD has no closed vocabulary
+  c.model = model;
+  c.render_resolution = 16;
+  c.guidance.guidance_scale = 100;
+  const GenerateResult r = run_generate(c, o);
+  EXPECT_EQ(r.steps, 3);
+  EXPECT_FALSE(r.synth_prompt);
+  for (const char* f : {"config.json", "checkpoint.safetensors", "mesh.glb", "views.png", "metrics.json"})
+    EXPECT_TRUE(fs::exists(fs::path(o.out_dir) / f)) << f;
+  const auto metrics = nlohmann::json::parse(read_file(o.out_dir + "/metrics.json"));
+  EXPECT_TRUE(test::contains(metrics["model"].get<std::string>(), "Stable Diffusion 1"));
+  EXPECT_TRUE(std::isfinite(metrics["final_loss"].get<double>()));
+  // The field moved: SDS gradients reached it through the VAE.
+  const Checkpoint ckpt = load_checkpoint(o.out_dir + "/checkpoint.safetensors", kGenerateCheckpoint);
+  EXPECT_EQ(ckpt.config["model"], model);
+  // Bad combinations fail before writing.
+  o.out_dir = dir.path + "/bad";
+  o.prior_path = "x.safetensors";
+  EXPECT_TRUE(test::contains(test::input_error_of([&] { run_generate(c, o); }), "--prior and --model"));
+  o.prior_path.clear();
+  o.device = "tpu";
+  EXPECT_TRUE(test::contains(test::input_error_of([&] { run_generate(c, o); }), "--device"));
+  EXPECT_FALSE(fs::exists(o.out_dir));
+}
+
+TEST(Generate, PartialFieldConfigKeepsTheTunedDefaults) {
+  const GenerateConfig c =
+      generate_config_from_json({{"field", {{"grid", {{"finest_resolution_per_bound", 32.0}}}}}});
+  const GenerateConfig d;
+  EXPECT_EQ(c.field.grid.finest_resolution_per_bound, 32.0);
+  EXPECT_EQ(c.field.grid.levels, d.field.grid.levels);
+  EXPECT_EQ(c.field.grid.log2_table_size, d.field.grid.log2_table_size);
+  EXPECT_EQ(c.field.blob, d.field.blob);
+  EXPECT_TRUE(test::contains(test::input_error_of([&] {
+                               generate_config_from_json({{"method", "dreams"}});
+                             }),
+                             "method"));
+  EXPECT_TRUE(test::contains(test::input_error_of([&] {
+                               generate_config_from_json({{"idu", {{"strength", 2.0}}}, {"method", "idu"}});
+                             }),
+                             "idu.strength"));
 }
 
 TEST(Generate, BadInputFailsBeforeWriting) {
