@@ -39,6 +39,8 @@ void add_eval_3d_command(CLI::App& app, std::vector<Command>& commands, CommonOp
   cmd->add_option("-o,--out", st->opt.out_dir, "Output root: one folder per prompt and seed")
       ->capture_default_str();
   cmd->add_option("--steps", st->cfg.optim.steps, "Optimisation steps per run")->capture_default_str();
+  cmd->add_option("--method", st->cfg.method, "sds | idu (iterative dataset update): compare the two")
+      ->capture_default_str();
   cmd->add_option("--seeds", st->opt.seeds, "Seeds per prompt (0 .. K-1)")->capture_default_str();
   cmd->add_flag("--no-camera-cond", st->no_camera,
                 "Text-only guidance (DreamFusion); default passes the camera");

@@ -18,6 +18,8 @@ void validate(const IDUConfig& c) {
   require(c.sample_steps >= 1 && c.sample_steps <= 1000, "idu.sample_steps must be in [1, 1000]");
   require(c.sample_eta >= 0 && c.sample_eta <= 1, "idu.sample_eta must be in [0, 1]");
   require(c.guidance_scale >= 0 && c.guidance_scale <= 100, "idu.guidance_scale must be in [0, 100]");
+  require(c.white_threshold >= 0.5 && c.white_threshold <= 1, "idu.white_threshold must be in [0.5, 1]");
+  require(c.background_weight >= 0, "idu.background_weight must be >= 0");
   require(c.rays_per_step >= 16 && c.rays_per_step <= (1 << 20), "idu.rays_per_step must be in [16, 2^20]");
 }
 
@@ -73,7 +75,12 @@ void IterativeDatasetUpdate::set(int index, const at::Tensor& image) {
   at::Tensor hwc = image.dim() == 4 ? image.squeeze(0).permute({1, 2, 0}) : image;
   TORCH_CHECK(hwc.size(0) == resolution_ && hwc.size(1) == resolution_ && hwc.size(2) == 3,
               "idu: image of the wrong size ", image.sizes());
-  images_[index].copy_(hwc.detach().to(at::kFloat).clamp(0, 1));
+  at::Tensor image01 = hwc.detach().to(at::kFloat).clamp(0, 1);
+  if (config_.white_threshold < 1) {
+    const at::Tensor background = std::get<0>(image01.min(2, /*keepdim=*/true)) >= config_.white_threshold;
+    image01 = at::where(background, at::ones_like(image01), image01);
+  }
+  images_[index].copy_(image01);
   if (index == collected_) ++collected_;
 }
 
@@ -94,8 +101,8 @@ IterativeDatasetUpdate::Batch IterativeDatasetUpdate::sample_pixels(int64_t n, s
     pp[2 * i] = static_cast<float>(pixel % resolution_) + jitter();
     pp[2 * i + 1] = static_cast<float>(pixel / resolution_) + jitter();
   }
-  return {batch_rays(cameras_, view, pixels),
-          images_.narrow(0, 0, collected_).reshape({-1, 3}).index_select(0, index)};
+  const at::Tensor colors = images_.narrow(0, 0, collected_).reshape({-1, 3}).index_select(0, index);
+  return {batch_rays(cameras_, view, pixels), colors, (std::get<0>(colors.min(1)) >= 1.0f).to(at::kFloat)};
 }
 
 void IterativeDatasetUpdate::save(Checkpoint& into) const {

@@ -33,6 +33,12 @@ struct IDUConfig {
   double sample_eta = 1;         // DDIM η (the tiny prior samples cleanly with η = 1)
   double guidance_scale = 5;     // CFG of the prior calls (sampling needs far less than SDS)
   int64_t rays_per_step = 1024;  // photometric fit: random pixels over all collected views
+  // Pixels whose every channel is at least this are set to white (1 = off). The prior's samples have a
+  // faintly noisy white background; fitting it exactly grows faint floaters.
+  double white_threshold = 0.9;
+  // Weight of mean(opacity²) on background (white) pixels: the prior draws objects on white, so what is
+  // white there is empty space — else white floaters, invisible on white, survive the photometric loss.
+  double background_weight = 0.1;
 };
 void validate(const IDUConfig& c);  // InputError naming the idu.* key
 
@@ -53,7 +59,7 @@ class IterativeDatasetUpdate {
   // The strength for an action.
   double strength(Action action) const;
 
-  // Stores (or replaces) view i's image [1,3,R,R] or [R,R,3] in [0,1].
+  // Stores (or replaces) view i's image [1,3,R,R] or [R,R,3] in [0,1], near-white pixels made white.
   void set(int index, const at::Tensor& image);
   int collected() const { return collected_; }
   bool empty() const { return collected_ == 0; }
@@ -62,7 +68,8 @@ class IterativeDatasetUpdate {
   // is not left free between the pixel centres of the few fixed cameras) and target colors [n,3].
   struct Batch {
     Rays rays;
-    at::Tensor colors;
+    at::Tensor colors;      // [n,3]
+    at::Tensor background;  // [n] float 1 where the target is pure white (background), else 0
   };
   Batch sample_pixels(int64_t n, std::mt19937_64& rng) const;
 

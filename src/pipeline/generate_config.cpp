@@ -63,6 +63,8 @@ void visit(IO& io, C& c) {
     s.get("sample_eta", c.idu.sample_eta);
     s.get("guidance_scale", c.idu.guidance_scale);
     s.get("rays_per_step", c.idu.rays_per_step);
+    s.get("white_threshold", c.idu.white_threshold);
+    s.get("background_weight", c.idu.background_weight);
     s.finish();
   }
   {

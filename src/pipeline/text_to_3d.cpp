@@ -188,7 +188,10 @@ TextTo3DStep TextTo3D::idu_step() {
   const at::Tensor photometric = (out.rgb - batch.colors).pow(2).mean();
   TextTo3DStep stats;
   stats.photometric = photometric.item<double>();
-  const at::Tensor loss = regularize(out, batch.colors.size(0), photometric, stats);
+  at::Tensor loss = photometric;
+  if (config_.idu.background_weight > 0)
+    loss = loss + config_.idu.background_weight * (out.opacity.pow(2) * batch.background).mean();
+  loss = regularize(out, batch.colors.size(0), loss, stats);
   adam_->zero_grad();
   loss.backward();
   adam_->step();

@@ -90,6 +90,25 @@ TEST(IterativeDatasetUpdate, PixelsComeFromTheCollectedViews) {
   EXPECT_GT(from1, 150);
 }
 
+TEST(IterativeDatasetUpdate, NearWhiteBackgroundBecomesWhite) {
+  IterativeDatasetUpdate idu(small_config(), 2, ViewRange{});
+  at::Tensor image = at::empty({2, 2, 3});
+  image[0][0] = at::tensor({0.95f, 0.97f, 0.92f});  // background noise → white
+  image[0][1] = at::tensor({0.95f, 0.5f, 0.95f});   // a color → kept
+  image[1][0] = at::tensor({0.2f, 0.1f, 0.1f});
+  image[1][1] = at::tensor({1.0f, 1.0f, 1.0f});
+  idu.set(0, image);
+  const at::Tensor stored = idu.images()[0];
+  EXPECT_EQ(test::max_abs_diff(stored[0][0], at::ones({3})), 0);
+  EXPECT_EQ(test::max_abs_diff(stored[0][1], image[0][1]), 0);
+  EXPECT_EQ(test::max_abs_diff(stored[1][0], image[1][0]), 0);
+  // The background mask of the fit: the pixels that are white now.
+  std::mt19937_64 rng(0);
+  const auto batch = idu.sample_pixels(64, rng);
+  EXPECT_EQ(test::max_abs_diff(batch.background, (std::get<0>(batch.colors.min(1)) == 1).to(at::kFloat)), 0);
+  EXPECT_GT(batch.background.sum().item<float>(), 10);
+}
+
 TEST(IterativeDatasetUpdate, CheckpointRoundTripAndMismatch) {
   IterativeDatasetUpdate a(small_config(), 8, ViewRange{});
   a.set(0, at::rand({8, 8, 3}));
@@ -116,6 +135,7 @@ TEST(IterativeDatasetUpdate, RejectsBadConfig) {
   EXPECT_TRUE(test::contains(bad([](IDUConfig& c) { c.strength = 0; }), "idu.strength"));
   EXPECT_TRUE(test::contains(bad([](IDUConfig& c) { c.elevation_step = 100; }), "elevation"));
   EXPECT_TRUE(test::contains(bad([](IDUConfig& c) { c.rays_per_step = 1; }), "idu.rays_per_step"));
+  EXPECT_TRUE(test::contains(bad([](IDUConfig& c) { c.white_threshold = 0.2; }), "idu.white_threshold"));
   EXPECT_EQ(bad([](IDUConfig&) {}), "<no InputError>");
 }
 
