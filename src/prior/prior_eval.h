@@ -44,7 +44,7 @@ std::vector<PriorEvalItem> prior_eval_set(bool quick);
 
 struct PriorEvalOptions {
   int steps = 50;    // DDIM steps
-  double eta = 1.0;  // DDIM η: 1 (stochastic) is what this prior samples cleanly with; 0 is deterministic
+  double eta = 1.0;  // DDIM η (see PriorSampleOptions)
   double guidance_scale = 5.0;
   bool camera = true;
   bool quick = false;

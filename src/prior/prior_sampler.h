@@ -17,7 +17,10 @@ struct PriorSampleOptions {
   int steps = 50;
   double guidance_scale = 5.0;     // classifier-free guidance scale (1 = no guidance)
   std::string scheduler = "ddim";  // ddim | ddpm | pndm | euler
-  double eta = 0.0;                // DDIM's η (0 deterministic, 1 DDPM-like)
+  // DDIM's η (0 deterministic, 1 DDPM-like). 1 by default: the tiny prior's ε is least accurate at small t
+  // (Min-SNR training weights them least), and the deterministic ODE path carries that error into the
+  // image as speckle and stray shapes, where the stochastic path's fresh noise washes it out.
+  double eta = 1.0;
   uint64_t seed = 0;
 };
 
