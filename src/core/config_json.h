@@ -59,6 +59,13 @@ class ConfigReader {
   std::set<std::string> used_;
 };
 
+// Reads "format_version" and refuses any but the one this build reads.
+inline void read_format_version(ConfigReader& r, int& version, int supported) {
+  r.get("format_version", version);
+  require(version == supported, "format_version: " + std::to_string(version) +
+                                    " is not supported (this build reads " + std::to_string(supported) + ")");
+}
+
 // The writing twin of ConfigReader, with the same calls, so that one function template can list a config's
 // keys once and serve both directions:
 //   template <class IO> void visit(IO& io, MyConfig& c) { io.get("steps", c.steps); auto s = io.section("x");

@@ -6,43 +6,43 @@
 
 namespace nd {
 
+namespace {
+
+// One list of keys for both JSON directions (core/config_json.h).
+template <class IO, class C>
+void visit(IO& io, C& c) {
+  {
+    auto g = io.section("grid");
+    g.get("levels", c.grid.levels);
+    g.get("features_per_level", c.grid.features_per_level);
+    g.get("log2_table_size", c.grid.log2_table_size);
+    g.get("base_resolution", c.grid.base_resolution);
+    g.get("finest_resolution_per_bound", c.grid.finest_resolution_per_bound);
+    g.get("bound", c.grid.bound);
+    g.finish();
+  }
+  io.get("hidden_dim", c.hidden_dim);
+  io.get("geo_feature_dim", c.geo_feature_dim);
+  io.get("color_hidden_layers", c.color_hidden_layers);
+  io.get("view_dependent", c.view_dependent);
+  io.get("blob", c.blob);
+  io.get("blob_density", c.blob_density);
+  io.get("blob_radius", c.blob_radius);
+  io.get("fused", c.fused);
+}
+
+}  // namespace
+
 nlohmann::json to_json(const FieldConfig& c) {
-  return {{"grid",
-           {{"levels", c.grid.levels},
-            {"features_per_level", c.grid.features_per_level},
-            {"log2_table_size", c.grid.log2_table_size},
-            {"base_resolution", c.grid.base_resolution},
-            {"finest_resolution_per_bound", c.grid.finest_resolution_per_bound},
-            {"bound", c.grid.bound}}},
-          {"hidden_dim", c.hidden_dim},
-          {"geo_feature_dim", c.geo_feature_dim},
-          {"color_hidden_layers", c.color_hidden_layers},
-          {"view_dependent", c.view_dependent},
-          {"blob", c.blob},
-          {"blob_density", c.blob_density},
-          {"blob_radius", c.blob_radius},
-          {"fused", c.fused}};
+  ConfigWriter w;
+  visit(w, c);
+  return w.json();
 }
 
 FieldConfig field_config_from_json(const nlohmann::json& j) {
   FieldConfig c;
   ConfigReader r(j, "field");
-  auto g = r.section("grid");
-  g.get("levels", c.grid.levels);
-  g.get("features_per_level", c.grid.features_per_level);
-  g.get("log2_table_size", c.grid.log2_table_size);
-  g.get("base_resolution", c.grid.base_resolution);
-  g.get("finest_resolution_per_bound", c.grid.finest_resolution_per_bound);
-  g.get("bound", c.grid.bound);
-  g.finish();
-  r.get("hidden_dim", c.hidden_dim);
-  r.get("geo_feature_dim", c.geo_feature_dim);
-  r.get("color_hidden_layers", c.color_hidden_layers);
-  r.get("view_dependent", c.view_dependent);
-  r.get("blob", c.blob);
-  r.get("blob_density", c.blob_density);
-  r.get("blob_radius", c.blob_radius);
-  r.get("fused", c.fused);
+  visit(r, c);
   r.finish();
   require(c.grid.levels >= 1 && c.grid.levels <= 32, "field.grid.levels: must be in 1..32");
   require(c.grid.features_per_level >= 1 && c.grid.features_per_level <= 8,

@@ -4,48 +4,13 @@
 
 namespace nd {
 
-nlohmann::json to_json(const FitConfig& c) {
-  const auto& d = c.data;
-  const auto& o = c.optim;
-  return {{"format_version", c.format_version},
-          {"data",
-           {{"path", d.path},
-            {"synth", d.synth},
-            {"synth_train_views", d.synth_train_views},
-            {"synth_test_views", d.synth_test_views},
-            {"synth_resolution", d.synth_resolution},
-            {"downscale", d.downscale},
-            {"holdout_every", d.holdout_every},
-            {"background", d.background},
-            {"pixel_sampling", d.pixel_sampling}}},
-          {"field", to_json(c.field)},
-          {"render", to_json(c.render)},
-          {"optim",
-           {{"steps", o.steps},
-            {"seconds", o.seconds},
-            {"batch_rays", o.batch_rays},
-            {"target_samples", o.target_samples},
-            {"lr_grid", o.lr_grid},
-            {"lr_mlp", o.lr_mlp},
-            {"lr_final_ratio", o.lr_final_ratio},
-            {"beta1", o.beta1},
-            {"beta2", o.beta2},
-            {"eps", o.eps}}},
-          {"seed", c.seed},
-          {"checkpoint_every", c.checkpoint_every},
-          {"eval_views", c.eval_views},
-          {"match_grid_to_pixels", c.match_grid_to_pixels}};
-}
+namespace {
 
-FitConfig fit_config_from_json(const nlohmann::json& j) {
-  FitConfig c;
-  ConfigReader r(j, "");
-  r.get("format_version", c.format_version);
-  require(c.format_version == kFitConfigVersion, "format_version: " + std::to_string(c.format_version) +
-                                                     " is not supported (this build reads " +
-                                                     std::to_string(kFitConfigVersion) + ")");
+// One list of keys for both JSON directions (core/config_json.h); "field" and "render" have their own.
+template <class IO, class C>
+void visit(IO& io, C& c) {
   {
-    auto d = r.section("data");
+    auto d = io.section("data");
     d.get("path", c.data.path);
     d.get("synth", c.data.synth);
     d.get("synth_train_views", c.data.synth_train_views);
@@ -57,12 +22,8 @@ FitConfig fit_config_from_json(const nlohmann::json& j) {
     d.get("pixel_sampling", c.data.pixel_sampling);
     d.finish();
   }
-  if (j.contains("field")) c.field = field_config_from_json(j.at("field"));
-  r.section("field");
-  if (j.contains("render")) c.render = render_config_from_json(j.at("render"));
-  r.section("render");
   {
-    auto o = r.section("optim");
+    auto o = io.section("optim");
     o.get("steps", c.optim.steps);
     o.get("seconds", c.optim.seconds);
     o.get("batch_rays", c.optim.batch_rays);
@@ -75,10 +36,33 @@ FitConfig fit_config_from_json(const nlohmann::json& j) {
     o.get("eps", c.optim.eps);
     o.finish();
   }
-  r.get("seed", c.seed);
-  r.get("checkpoint_every", c.checkpoint_every);
-  r.get("eval_views", c.eval_views);
-  r.get("match_grid_to_pixels", c.match_grid_to_pixels);
+  io.get("seed", c.seed);
+  io.get("checkpoint_every", c.checkpoint_every);
+  io.get("eval_views", c.eval_views);
+  io.get("match_grid_to_pixels", c.match_grid_to_pixels);
+}
+
+}  // namespace
+
+nlohmann::json to_json(const FitConfig& c) {
+  ConfigWriter w;
+  w.get("format_version", c.format_version);
+  visit(w, c);
+  nlohmann::json j = w.json();
+  j["field"] = to_json(c.field);
+  j["render"] = to_json(c.render);
+  return j;
+}
+
+FitConfig fit_config_from_json(const nlohmann::json& j) {
+  FitConfig c;
+  ConfigReader r(j, "");
+  read_format_version(r, c.format_version, kFitConfigVersion);
+  visit(r, c);
+  if (j.contains("field")) c.field = field_config_from_json(j.at("field"));
+  r.section("field");
+  if (j.contains("render")) c.render = render_config_from_json(j.at("render"));
+  r.section("render");
   r.finish();
   validate(c);
   return c;

@@ -103,10 +103,7 @@ nlohmann::json to_json(const GenerateConfig& c) {
 GenerateConfig generate_config_from_json(const nlohmann::json& j) {
   GenerateConfig c;
   ConfigReader r(j, "");
-  r.get("format_version", c.format_version);
-  require(c.format_version == kGenerateConfigVersion, "format_version: " + std::to_string(c.format_version) +
-                                                          " is not supported (this build reads " +
-                                                          std::to_string(kGenerateConfigVersion) + ")");
+  read_format_version(r, c.format_version, kGenerateConfigVersion);
   visit(r, c);
   // Sections of other modules: the file's keys patched onto this config's defaults (a partial "field"
   // keeps the tuned field of GenerateConfig()), then read strictly by their own readers.

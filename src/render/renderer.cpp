@@ -10,32 +10,35 @@
 
 namespace nd {
 
+namespace {
+
+// One list of keys for both JSON directions (core/config_json.h).
+template <class IO, class C>
+void visit(IO& io, C& c) {
+  io.get("max_steps", c.march.max_steps);
+  io.get("max_samples_per_ray", c.march.max_samples_per_ray);
+  io.get("cone_angle", c.march.cone_angle);
+  io.get("min_near", c.march.min_near);
+  io.get("use_occupancy_grid", c.use_occupancy_grid);
+  io.get("grid_resolution", c.grid_resolution);
+  io.get("grid_update_every", c.grid_update_every);
+  io.get("grid_warmup_steps", c.grid_warmup_steps);
+  io.get("grid_decay", c.grid_decay);
+  io.get("normal_eps", c.normal_eps);
+}
+
+}  // namespace
+
 nlohmann::json to_json(const RenderConfig& c) {
-  return {{"max_steps", c.march.max_steps},
-          {"max_samples_per_ray", c.march.max_samples_per_ray},
-          {"cone_angle", c.march.cone_angle},
-          {"min_near", c.march.min_near},
-          {"use_occupancy_grid", c.use_occupancy_grid},
-          {"grid_resolution", c.grid_resolution},
-          {"grid_update_every", c.grid_update_every},
-          {"grid_warmup_steps", c.grid_warmup_steps},
-          {"grid_decay", c.grid_decay},
-          {"normal_eps", c.normal_eps}};
+  ConfigWriter w;
+  visit(w, c);
+  return w.json();
 }
 
 RenderConfig render_config_from_json(const nlohmann::json& j) {
   RenderConfig c;
   ConfigReader r(j, "render");
-  r.get("max_steps", c.march.max_steps);
-  r.get("max_samples_per_ray", c.march.max_samples_per_ray);
-  r.get("cone_angle", c.march.cone_angle);
-  r.get("min_near", c.march.min_near);
-  r.get("use_occupancy_grid", c.use_occupancy_grid);
-  r.get("grid_resolution", c.grid_resolution);
-  r.get("grid_update_every", c.grid_update_every);
-  r.get("grid_warmup_steps", c.grid_warmup_steps);
-  r.get("grid_decay", c.grid_decay);
-  r.get("normal_eps", c.normal_eps);
+  visit(r, c);
   r.finish();
   require(c.march.max_steps >= 1, "render.max_steps: must be >= 1");
   require(c.march.max_samples_per_ray >= 1, "render.max_samples_per_ray: must be >= 1");
