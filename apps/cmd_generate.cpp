@@ -41,6 +41,7 @@ const std::vector<std::pair<std::string, std::string>> kFlagKeys = {
     {"--mesh-res", "/mesh/resolution"},
     {"--mesh-threshold", "/mesh/density_threshold"},
     {"--simplify", "/mesh/simplify_ratio"},
+    {"--max-triangles", "/mesh/max_triangles"},
 };
 
 }  // namespace
@@ -116,6 +117,8 @@ void add_generate_command(CLI::App& app, std::vector<Command>& commands, CommonO
   cmd->add_option("--mesh-res", c.mesh.resolution, "Marching-cubes resolution")->capture_default_str();
   cmd->add_option("--mesh-threshold", c.mesh.density_threshold, "Isosurface density")->capture_default_str();
   cmd->add_option("--simplify", c.mesh.simplify_ratio, "Keep this fraction of the triangles (1 = all)")
+      ->capture_default_str();
+  cmd->add_option("--max-triangles", c.mesh.max_triangles, "Simplify to at most about this many (0 = no cap)")
       ->capture_default_str();
   cmd->add_option("--checkpoint-every", st->opt.checkpoint_every, "Steps between checkpoints")
       ->capture_default_str();

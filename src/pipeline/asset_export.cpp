@@ -2,6 +2,7 @@
 
 #include <torch/csrc/autograd/grad_mode.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "mesh/marching_cubes.h"
@@ -33,6 +34,11 @@ TriangleMesh extract_mesh(NerfFieldImpl& field, const MeshConfig& config) {
   CleanupOptions clean;
   clean.min_component_fraction = config.keep_component_fraction;
   clean.simplify_ratio = config.simplify_ratio;
+  // A 256³ marching cubes gives ~1M triangles; a viewer and a glTF file want far fewer.
+  const auto triangles = static_cast<int64_t>(mesh.triangles.size());
+  if (config.max_triangles > 0 && triangles > config.max_triangles)
+    clean.simplify_ratio =
+        std::min(clean.simplify_ratio, static_cast<double>(config.max_triangles) / triangles);
   mesh = cleanup_mesh(mesh, clean);
   torch::NoGradGuard no_grad;
   set_colors(mesh, field.forward(positions_tensor(mesh)).rgb);

@@ -83,6 +83,7 @@ void visit(IO& io, C& c) {
     s.get("density_threshold", c.mesh.density_threshold);
     s.get("keep_component_fraction", c.mesh.keep_component_fraction);
     s.get("simplify_ratio", c.mesh.simplify_ratio);
+    s.get("max_triangles", c.mesh.max_triangles);
     s.finish();
   }
 }
@@ -152,6 +153,7 @@ void validate(const GenerateConfig& c) {
   require(c.mesh.keep_component_fraction >= 0 && c.mesh.keep_component_fraction <= 1,
           "mesh.keep_component_fraction must be in [0, 1]");
   require(c.mesh.simplify_ratio > 0 && c.mesh.simplify_ratio <= 1, "mesh.simplify_ratio must be in (0, 1]");
+  require(c.mesh.max_triangles == 0 || c.mesh.max_triangles >= 100, "mesh.max_triangles must be 0 or >= 100");
 }
 
 }  // namespace nd

@@ -9,6 +9,7 @@
 #include "core/atomic_file.h"
 #include "io/checkpoint.h"
 #include "mesh/mesh_export.h"
+#include "pipeline/asset_export.h"
 #include "pipeline/generate.h"
 #include "pipeline/shape_metrics.h"
 #include "pipeline/text_to_3d.h"
@@ -178,6 +179,24 @@ TEST(Generate, PartialFieldConfigKeepsTheTunedDefaults) {
                                generate_config_from_json({{"idu", {{"strength", 2.0}}}, {"method", "idu"}});
                              }),
                              "idu.strength"));
+}
+
+TEST(Generate, MeshIsCappedAtMaxTriangles) {
+  GenerateConfig c;  // its field starts as the magic3d density blob: a ball of radius ~0.5
+  c.field.grid.bound = 1.0;
+  torch::manual_seed(0);
+  NerfField field(c.field);
+  c.mesh.resolution = 64;
+  c.mesh.density_threshold = 5;
+  c.mesh.max_triangles = 0;
+  const TriangleMesh full = extract_mesh(*field, c.mesh);
+  ASSERT_GT(full.triangles.size(), 4000u);
+  c.mesh.max_triangles = 1000;
+  const TriangleMesh capped = extract_mesh(*field, c.mesh);
+  EXPECT_LE(capped.triangles.size(), 1100u);
+  EXPECT_GT(capped.triangles.size(), 500u);
+  c.mesh.max_triangles = 50;
+  EXPECT_TRUE(test::contains(test::input_error_of([&] { validate(c); }), "mesh.max_triangles"));
 }
 
 TEST(Generate, BadInputFailsBeforeWriting) {
