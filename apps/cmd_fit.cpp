@@ -3,12 +3,42 @@
 #include <filesystem>
 
 #include "apps/commands.h"
+#include "apps/config_options.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/interrupt.h"
 #include "pipeline/fit.h"
 
 namespace nd {
+
+namespace {
+
+// The config key each flag sets (for --config files, which flags then override).
+const FlagKeys kFlagKeys = {
+    {"data", "/data/path"},
+    {"--synth", "/data/synth"},
+    {"--steps", "/optim/steps"},
+    {"--seconds", "/optim/seconds"},
+    {"--batch-rays", "/optim/batch_rays"},
+    {"--lr-grid", "/optim/lr_grid"},
+    {"--lr-mlp", "/optim/lr_mlp"},
+    {"--downscale", "/data/downscale"},
+    {"--holdout-every", "/data/holdout_every"},
+    {"--background", "/data/background"},
+    {"--pixel-sampling", "/data/pixel_sampling"},
+    {"--synth-views", "/data/synth_train_views"},
+    {"--synth-test-views", "/data/synth_test_views"},
+    {"--synth-res", "/data/synth_resolution"},
+    {"--levels", "/field/grid/levels"},
+    {"--log2-table-size", "/field/grid/log2_table_size"},
+    {"--finest-resolution", "/field/grid/finest_resolution_per_bound"},
+    {"--max-steps-per-ray", "/render/max_steps"},
+    {"--eval-views", "/eval_views"},
+    {"--checkpoint-every", "/checkpoint_every"},
+    {"--seed", "/seed"},
+};
+
+}  // namespace
 
 void add_fit_command(CLI::App& app, std::vector<Command>& commands, CommonOptions& common) {
   auto* cmd =
@@ -79,41 +109,8 @@ void add_fit_command(CLI::App& app, std::vector<Command>& commands, CommonOption
   commands.push_back(
       {cmd, [cmd, st]() -> int {
          FitConfig cfg = st->cfg;
-         if (!st->config_file.empty()) {
-           // File values first, then every flag given on the command line on top.
-           nlohmann::json j;
-           try {
-             j = nlohmann::json::parse(read_file(st->config_file));
-           } catch (const nlohmann::json::parse_error& e) {
-             throw InputError(st->config_file + ": invalid JSON: " + e.what());
-           }
-           FitConfig from_file = fit_config_from_json(j);
-           FitConfig flags = st->cfg;
-           cfg = from_file;
-           auto given = [&](const char* name) { return cmd->count(name) > 0; };
-           if (given("data")) cfg.data.path = flags.data.path;
-           if (given("--synth")) cfg.data.synth = flags.data.synth;
-           if (given("--steps")) cfg.optim.steps = flags.optim.steps;
-           if (given("--seconds")) cfg.optim.seconds = flags.optim.seconds;
-           if (given("--batch-rays")) cfg.optim.batch_rays = flags.optim.batch_rays;
-           if (given("--lr-grid")) cfg.optim.lr_grid = flags.optim.lr_grid;
-           if (given("--lr-mlp")) cfg.optim.lr_mlp = flags.optim.lr_mlp;
-           if (given("--downscale")) cfg.data.downscale = flags.data.downscale;
-           if (given("--holdout-every")) cfg.data.holdout_every = flags.data.holdout_every;
-           if (given("--background")) cfg.data.background = flags.data.background;
-           if (given("--pixel-sampling")) cfg.data.pixel_sampling = flags.data.pixel_sampling;
-           if (given("--synth-views")) cfg.data.synth_train_views = flags.data.synth_train_views;
-           if (given("--synth-test-views")) cfg.data.synth_test_views = flags.data.synth_test_views;
-           if (given("--synth-res")) cfg.data.synth_resolution = flags.data.synth_resolution;
-           if (given("--levels")) cfg.field.grid.levels = flags.field.grid.levels;
-           if (given("--log2-table-size")) cfg.field.grid.log2_table_size = flags.field.grid.log2_table_size;
-           if (given("--finest-resolution"))
-             cfg.field.grid.finest_resolution_per_bound = flags.field.grid.finest_resolution_per_bound;
-           if (given("--max-steps-per-ray")) cfg.render.march.max_steps = flags.render.march.max_steps;
-           if (given("--eval-views")) cfg.eval_views = flags.eval_views;
-           if (given("--checkpoint-every")) cfg.checkpoint_every = flags.checkpoint_every;
-           if (given("--seed")) cfg.seed = flags.seed;
-         }
+         if (!st->config_file.empty())
+           cfg = fit_config_from_json(config_file_with_flags(st->config_file, *cmd, kFlagKeys, to_json(cfg)));
          if (st->no_grid) cfg.render.use_occupancy_grid = false;
          if (st->no_match) cfg.match_grid_to_pixels = false;
          const std::string& vd = st->view_dependent;

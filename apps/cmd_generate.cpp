@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "apps/commands.h"
+#include "apps/config_options.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/interrupt.h"
@@ -14,7 +15,7 @@ namespace nd {
 namespace {
 
 // The config key each flag sets (for --config files, which flags then override).
-const std::vector<std::pair<std::string, std::string>> kFlagKeys = {
+const FlagKeys kFlagKeys = {
     {"prompt", "/prompt"},
     {"--method", "/method"},
     {"--model", "/model"},
@@ -128,22 +129,9 @@ void add_generate_command(CLI::App& app, std::vector<Command>& commands, CommonO
       {cmd, [st, cmd]() -> int {
          GenerateConfig cfg = st->cfg;
          GenerateOptions opt = st->opt;
-         if (!st->config_file.empty()) {
-           nlohmann::json j;
-           try {
-             j = nlohmann::json::parse(read_file(st->config_file));
-           } catch (const nlohmann::json::exception& e) {
-             throw InputError(st->config_file + ": not valid JSON (" + e.what() + ")");
-           }
-           // Flags given on the command line override the file's keys.
-           const nlohmann::json flags = to_json(cfg);
-           for (const auto& [flag, path] : kFlagKeys) {
-             if (cmd->count(flag) == 0) continue;
-             const nlohmann::json::json_pointer ptr(path);
-             j[ptr] = flags[ptr];
-           }
-           cfg = generate_config_from_json(j);
-         }
+         if (!st->config_file.empty())
+           cfg = generate_config_from_json(
+               config_file_with_flags(st->config_file, *cmd, kFlagKeys, to_json(cfg)));
          if (st->no_camera) cfg.guidance.camera_conditioning = false;
          if (!st->resume.empty()) {
            opt.resume = true;

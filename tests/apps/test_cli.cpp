@@ -106,6 +106,20 @@ TEST(Cli, ConfigFileWithUnknownKey) {
   fs::remove_all(dir);
 }
 
+TEST(Cli, ConfigFileWithoutDataTakesTheSynthFlag) {
+  const std::string dir = temp_dir("cfgflags");
+  fs::create_directories(dir);
+  std::ofstream(dir + "/c.json") << "{\"optim\": {\"lr_final_ratio\": 0.05}}";
+  auto r = run_cli("fit --config " + dir + "/c.json --synth \"a red cube\" --synth-res 16 --synth-views 2 " +
+                   "--synth-test-views 1 --steps 2 --no-progress --out " + dir + "/out");
+  EXPECT_EQ(r.code, 0) << r.err;
+  std::ifstream in(dir + "/out/config.json");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("0.05"), std::string::npos);        // from the file
+  EXPECT_NE(text.find("a red cube"), std::string::npos);  // from the flag
+  fs::remove_all(dir);
+}
+
 TEST(Cli, ResumeFromMissingCheckpoint) {
   auto r = run_cli("fit --resume /nonexistent/run --out " + temp_dir("resume"));
   EXPECT_EQ(r.code, 2);
