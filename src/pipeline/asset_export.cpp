@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "mesh/fill_cavities.h"
 #include "mesh/marching_cubes.h"
 #include "mesh/mesh_cleanup.h"
 #include "mesh/mesh_export.h"
@@ -27,7 +28,13 @@ at::Tensor density_lattice(NerfFieldImpl& field, int res) {
 
 TriangleMesh extract_mesh(NerfFieldImpl& field, const MeshConfig& config) {
   const float b = static_cast<float>(field.bound());
-  const at::Tensor sigma = density_lattice(field, config.resolution);
+  at::Tensor sigma = density_lattice(field, config.resolution);
+  const auto threshold = static_cast<float>(config.density_threshold);
+  if (config.fill_cavities) {
+    // A distilled NeRF is often a shell: raise the enclosed cells above the isosurface.
+    const at::Tensor above = sigma > threshold;
+    sigma = at::where(fill_cavities(above) & ~above, at::full_like(sigma, 2 * threshold), sigma);
+  }
   TriangleMesh mesh =
       marching_cubes(sigma, static_cast<float>(config.density_threshold), {-b, -b, -b}, {b, b, b});
   if (mesh.triangles.empty()) return mesh;

@@ -140,6 +140,7 @@ nlohmann::json to_json(const Eval3DRun& r) {
                       {"triangles", r.result.triangles}};
   if (r.result.synth_prompt) {
     j["iou"] = r.result.iou;
+    j["iou_density"] = r.result.iou_density;
     j["color_error"] = r.result.color_error;
   }
   if (r.chair) {

@@ -193,8 +193,11 @@ GenerateResult run_generate(const GenerateConfig& config_in, const GenerateOptio
     const ShapeMetrics m = synth_shape_metrics(run.field(), *object, config.mesh.density_threshold);
     result.synth_prompt = true;
     result.iou = m.iou;
+    result.iou_density = m.iou_density;
     result.color_error = m.color_error;
     metrics["iou"] = m.iou;
+    metrics["iou_density"] = m.iou_density;
+    metrics["occupied_cells"] = {{"predicted", m.predicted_cells}, {"truth", m.true_cells}};  // of 64³
     metrics["color_error"] = m.color_error;
   }
   result.total_seconds = seconds_since(t0);

@@ -33,8 +33,9 @@ struct GenerateResult {
   int64_t steps = 0;
   double train_seconds = 0, total_seconds = 0;
   bool interrupted = false;
-  bool synth_prompt = false;  // the prompt is in the synth grammar: iou and color_error are set
-  double iou = 0, color_error = 0;
+  bool synth_prompt = false;        // the prompt is in the synth grammar: iou and color_error are set
+  double iou = 0, color_error = 0;  // iou: of the solid (pipeline/shape_metrics.h)
+  double iou_density = 0;
   int64_t vertices = 0, triangles = 0;
 };
 

@@ -84,6 +84,7 @@ void visit(IO& io, C& c) {
     s.get("keep_component_fraction", c.mesh.keep_component_fraction);
     s.get("simplify_ratio", c.mesh.simplify_ratio);
     s.get("max_triangles", c.mesh.max_triangles);
+    s.get("fill_cavities", c.mesh.fill_cavities);
     s.finish();
   }
 }

@@ -38,6 +38,7 @@ struct MeshConfig {
   double density_threshold = 10;          // isosurface of σ
   double keep_component_fraction = 0.05;  // drop pieces smaller than this fraction of the largest
   double simplify_ratio = 1.0;            // < 1: keep this fraction of the triangles (meshoptimizer)
+  bool fill_cavities = true;              // fill enclosed empty space first: no invisible inner surfaces
   int64_t max_triangles = 200000;         // > 0: simplify further to at most about this many (0: no cap)
 };
 

@@ -2,6 +2,7 @@
 
 #include <torch/csrc/autograd/grad_mode.h>
 
+#include "mesh/fill_cavities.h"
 #include "synth/scene.h"
 
 namespace nd {
@@ -24,9 +25,11 @@ ShapeMetrics synth_shape_metrics(NerfFieldImpl& field, const SynthObject& object
     sigmas.push_back(f.sigma);
     colors.push_back(f.rgb);
   }
-  const at::Tensor predicted = (at::cat(sigmas) > density_threshold).view({res, res, res});
+  const at::Tensor above = (at::cat(sigmas) > density_threshold).view({res, res, res});
+  const at::Tensor predicted = fill_cavities(above);
   ShapeMetrics m;
   m.iou = occupancy_iou(predicted, truth);
+  m.iou_density = occupancy_iou(above, truth);
   m.predicted_cells = predicted.sum().item<int64_t>();
   m.true_cells = truth.sum().item<int64_t>();
   // Surface cells: inside, with a 6-neighbour outside (the box edge counts as outside).
