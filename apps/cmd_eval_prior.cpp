@@ -25,7 +25,7 @@ void add_eval_prior_command(CLI::App& app, std::vector<Command>& commands, Commo
   cmd->add_option("--classifier", st->classifier,
                   "Classifier weights (default: models/synth-classifier/classifier.safetensors)");
   cmd->add_option("--steps", st->opt.steps, "DDIM steps per sample")->capture_default_str();
-  cmd->add_option("--eta", st->opt.eta, "DDIM eta (1 = stochastic, 0 = deterministic)")
+  cmd->add_option("--eta", st->opt.eta, "DDIM eta (0 = deterministic, 1 = stochastic)")
       ->capture_default_str();
   cmd->add_option("--cfg", st->opt.guidance_scale, "Classifier-free guidance scale")->capture_default_str();
   cmd->add_option("--batch", st->opt.batch, "Prompts per sampling batch")->capture_default_str();

@@ -12,7 +12,7 @@ void PriorCliOptions::add_to(CLI::App* cmd) {
   cmd->add_option("--cfg", sample.guidance_scale, "Classifier-free guidance scale")->capture_default_str();
   cmd->add_option("--scheduler", sample.scheduler, "ddim | ddpm | pndm | euler")->capture_default_str();
   cmd->add_option("--eta", sample.eta,
-                  "DDIM η (1 = stochastic, what the tiny prior samples cleanly with; 0 = deterministic)")
+                  "DDIM η (0 = deterministic, 1 = stochastic)")
       ->capture_default_str();
   cmd->add_option("--seed", sample.seed, "Seed")->capture_default_str();
   cmd->add_option("--elevation", elevation, "Camera elevation, degrees (default: from the view word)");

@@ -18,8 +18,8 @@ namespace nd {
 // How the iterative dataset update draws images from the model.
 struct GuideSampleOptions {
   int steps = 50;
-  double guidance_scale = 5;
-  double eta = 1;  // DDIM η; the tiny prior samples clean images stochastically (η = 1)
+  double guidance_scale = 1;  // the tiny prior samples best unguided
+  double eta = 1;             // DDIM η
   uint64_t seed = 0;
 };
 

@@ -30,8 +30,8 @@ struct IDUConfig {
   double elevation = 15;         // degrees; every other pair of views is this + elevation_step
   double elevation_step = 25;
   int sample_steps = 50;         // DDIM steps of each prior call
-  double sample_eta = 1;         // DDIM η (the tiny prior samples cleanly with η = 1)
-  double guidance_scale = 5;     // CFG of the prior calls (sampling needs far less than SDS)
+  double sample_eta = 1;         // DDIM η (stochastic: fresh noise hides the render's artefacts)
+  double guidance_scale = 1;     // CFG of the prior calls (the tiny prior samples best unguided)
   int64_t rays_per_step = 1024;  // photometric fit: random pixels over all collected views
   // Pixels whose every channel is at least this are set to white (1 = off). The prior's samples have a
   // faintly noisy white background; fitting it exactly grows faint floaters.

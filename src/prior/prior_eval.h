@@ -44,8 +44,8 @@ std::vector<PriorEvalItem> prior_eval_set(bool quick);
 
 struct PriorEvalOptions {
   int steps = 50;    // DDIM steps
-  double eta = 1.0;  // DDIM η (see PriorSampleOptions)
-  double guidance_scale = 5.0;
+  double eta = 0.0;  // DDIM η
+  double guidance_scale = 1.0;  // see PriorSampleOptions
   bool camera = true;
   bool quick = false;
   int batch = 32;     // prompts per sample_prior call
