@@ -48,7 +48,10 @@ struct ScratchDir {
 void generate_time(const std::string& prior, bool quick) {
   GenerateConfig c;
   c.prompt = "a red cube";
-  if (quick) c.optim.steps = 100;
+  if (quick) {
+    c.optim.steps = 100;
+    c.idu.steps_per_view = 5;
+  }
   ScratchDir dir;
   GenerateOptions o;
   o.out_dir = dir.path;
@@ -73,6 +76,7 @@ void sds_step(const std::string& prior_file, bool quick) {
   auto prior = TinyPrior::load(prior_file);
   GenerateConfig c;
   c.prompt = "a red cube";
+  c.method = "sds";
   TinyPriorGuide guide(*prior);
   TextTo3D run(c, guide);
   // Steps get slower as the shape grows out of the initial blob: time a window after a warm-up.
@@ -98,6 +102,7 @@ void generate_iou(const std::string& prior, bool quick) {
   if (quick) {
     prompts.resize(2);
     c.optim.steps = 60;
+    c.idu.steps_per_view = 5;
     c.mesh.resolution = 64;
   }
   ScratchDir dir;

@@ -89,6 +89,7 @@ TEST(Eval3D, RunsEveryPromptAndSeedAndRefusesToClobber) {
   o.progress = false;
   o.view_resolution = 8;
   GenerateConfig c;
+  c.method = "sds";
   c.optim.steps = 2;
   c.mesh.resolution = 16;
   std::vector<Eval3DRun> seen;

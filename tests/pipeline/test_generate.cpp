@@ -26,6 +26,7 @@ namespace {
 GenerateConfig tiny_generate(int64_t steps) {
   GenerateConfig c;
   c.prompt = "a red cube";
+  c.method = "sds";
   c.optim.steps = steps;
   c.shading.albedo_warmup_steps = 3;
   c.mesh.resolution = 32;

@@ -150,6 +150,7 @@ TEST(ViewerPage, GenerateWritesTurntableAndPage) {
   o.out_dir = dir.path + "/out";
   GenerateConfig c;
   c.prompt = "a red cube";
+  c.method = "sds";
   c.optim.steps = 3;
   c.mesh.resolution = 16;
   c.mesh.density_threshold = 5;
