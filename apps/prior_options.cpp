@@ -11,9 +11,7 @@ void PriorCliOptions::add_to(CLI::App* cmd) {
   cmd->add_option("--steps", sample.steps, "Denoising steps")->capture_default_str();
   cmd->add_option("--cfg", sample.guidance_scale, "Classifier-free guidance scale")->capture_default_str();
   cmd->add_option("--scheduler", sample.scheduler, "ddim | ddpm | pndm | euler")->capture_default_str();
-  cmd->add_option("--eta", sample.eta,
-                  "DDIM η (0 = deterministic, 1 = stochastic)")
-      ->capture_default_str();
+  cmd->add_option("--eta", sample.eta, "DDIM η (0 = deterministic, 1 = stochastic)")->capture_default_str();
   cmd->add_option("--seed", sample.seed, "Seed")->capture_default_str();
   cmd->add_option("--elevation", elevation, "Camera elevation, degrees (default: from the view word)");
   cmd->add_option("--azimuth", azimuth, "Camera azimuth, degrees, 0 = front (default: from the view word)");

@@ -43,8 +43,8 @@ std::vector<std::string> prior_eval_stacks();
 std::vector<PriorEvalItem> prior_eval_set(bool quick);
 
 struct PriorEvalOptions {
-  int steps = 50;    // DDIM steps
-  double eta = 0.0;  // DDIM η
+  int steps = 50;               // DDIM steps
+  double eta = 0.0;             // DDIM η
   double guidance_scale = 1.0;  // see PriorSampleOptions
   bool camera = true;
   bool quick = false;
