@@ -462,25 +462,36 @@ Txt2ImgResult StableDiffusionPipeline::txt2img(const Txt2ImgOptions& o) {
     latents = at::randn(shape, gen, at::TensorOptions(at::kFloat)).to(device());
   }
   latents = latents * scheduler->init_noise_sigma();
-  const bool cpu = device().is_cpu();
-
   ProgressBar bar(static_cast<int64_t>(r.timesteps.size()), "sample", o.progress);
-  for (size_t i = 0; i < r.timesteps.size(); ++i) {
-    const int64_t t = r.timesteps[i];
-    const double model_t = scheduler->model_timesteps()[i];
-    const at::Tensor tt = model_t == std::floor(model_t)
-                              ? at::scalar_tensor(static_cast<int64_t>(model_t), at::kLong)
-                              : at::scalar_tensor(model_t, at::kFloat);
-    const CfgPrediction pred = predict(scheduler->scale_model_input(latents, t), tt, r.prompt_embeds, o.cfg);
-    latents = scheduler->step(pred.guided, t, latents, cpu ? &gen : nullptr);
-    if (o.on_step) o.on_step(static_cast<int>(i), t, pred, latents);
-    bar.update(static_cast<int64_t>(i) + 1);
-  }
+  latents = denoise(latents, *scheduler, 0, r.prompt_embeds, o.cfg, gen,
+                    [&](int i, int64_t t, const CfgPrediction& pred, const at::Tensor& x) {
+                      if (o.on_step) o.on_step(i, t, pred, x);
+                      bar.update(i + 1);
+                    });
   bar.finish();
   r.latents = latents;
   r.decoded = decode_latents(latents);
   r.images = to_unit_range(r.decoded);
   return r;
+}
+
+at::Tensor StableDiffusionPipeline::denoise(at::Tensor latents, Scheduler& scheduler, size_t first,
+                                            const at::Tensor& embeddings, double cfg, at::Generator& gen,
+                                            const StepCallback& on_step) {
+  at::NoGradGuard no_grad;
+  const bool cpu = device().is_cpu();
+  const auto& timesteps = scheduler.timesteps();
+  for (size_t i = first; i < timesteps.size(); ++i) {
+    const int64_t t = timesteps[i];
+    const double model_t = scheduler.model_timesteps()[i];
+    const at::Tensor tt = model_t == std::floor(model_t)
+                              ? at::scalar_tensor(static_cast<int64_t>(model_t), at::kLong)
+                              : at::scalar_tensor(model_t, at::kFloat);
+    const CfgPrediction pred = predict(scheduler.scale_model_input(latents, t), tt, embeddings, cfg);
+    latents = scheduler.step(pred.guided, t, latents, cpu ? &gen : nullptr);
+    if (on_step) on_step(static_cast<int>(i), t, pred, latents);
+  }
+  return latents;
 }
 
 // ------------------------------------------------------------------------------------------------ sample

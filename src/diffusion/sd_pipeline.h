@@ -105,6 +105,14 @@ class StableDiffusionPipeline {
 
   Txt2ImgResult txt2img(const Txt2ImgOptions& options);
 
+  // The sampling loop shared by txt2img and SDEdit: from scheduler step `first` (set_timesteps done) to the
+  // end, one guided UNet call (embeddings as for predict) and one scheduler step each; on_step (optional)
+  // after each with the step's index. Returns the final latents.
+  using StepCallback =
+      std::function<void(int i, int64_t t, const CfgPrediction& pred, const at::Tensor& latents)>;
+  at::Tensor denoise(at::Tensor latents, Scheduler& scheduler, size_t first, const at::Tensor& embeddings,
+                     double cfg, at::Generator& gen, const StepCallback& on_step = {});
+
   // A fresh scheduler (the checkpoint's class, or override_class) for one sampling run.
   std::unique_ptr<Scheduler> make_scheduler(const std::string& override_class = "") const;
 

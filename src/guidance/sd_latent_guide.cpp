@@ -78,7 +78,6 @@ at::Tensor SdLatentGuide::sample(const std::string& prompt, const View& /*view*/
 
 at::Tensor SdLatentGuide::img2img(const at::Tensor& image, const std::string& prompt, const View& /*view*/,
                                   double strength, const GuideSampleOptions& o) {
-  require(strength > 0 && strength <= 1, "--strength must be in (0, 1], got " + std::to_string(strength));
   require(image.dim() == 4 && image.size(1) == 3, "img2img: the image must be [B,3,H,W]");
   torch::NoGradGuard no_grad;
   const at::Tensor latents0 = encode(image.to(at::kFloat));
@@ -90,16 +89,7 @@ at::Tensor SdLatentGuide::img2img(const at::Tensor& image, const std::string& pr
   const at::Tensor noise = at::randn(latents0.sizes(), gen, at::TensorOptions(at::kFloat)).to(pipe_.device());
   at::Tensor latents = s->add_noise(latents0, noise, timesteps.front());
   const at::Tensor cond = condition(std::vector<std::string>(static_cast<size_t>(image.size(0)), prompt));
-  const bool cpu = pipe_.device().is_cpu();
-  for (size_t i = 0; i < timesteps.size(); ++i) {
-    const int64_t t = timesteps[i];
-    const double model_t = s->model_timesteps()[first + i];
-    const at::Tensor tt = model_t == std::floor(model_t)
-                              ? at::scalar_tensor(static_cast<int64_t>(model_t), at::kLong)
-                              : at::scalar_tensor(model_t, at::kFloat);
-    const CfgPrediction pred = pipe_.predict(s->scale_model_input(latents, t), tt, cond, o.guidance_scale);
-    latents = s->step(pred.guided, t, latents, cpu ? &gen : nullptr);
-  }
+  latents = pipe_.denoise(latents, *s, first, cond, o.guidance_scale, gen);
   const at::Tensor images = StableDiffusionPipeline::to_unit_range(pipe_.decode_latents(latents));
   return resize_to(images, image.size(2)).to(at::kCPU);
 }
