@@ -4,7 +4,6 @@
 
 #include "apps/commands.h"
 #include "apps/config_options.h"
-#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/interrupt.h"
 #include "pipeline/fit.h"

@@ -28,18 +28,10 @@
 #include "diffusion/clip_tokenizer.h"
 #include "diffusion/scheduler.h"
 #include "diffusion/sd_checkpoint_convert.h"
+#include "diffusion/sd_load_options.h"
 #include "diffusion/unet2d_condition.h"
 
 namespace nd {
-
-struct SdLoadOptions {
-  std::string tokenizer_dir;    // single file: vocab.json + merges.txt ("" = look beside the file)
-  std::string config_dir;       // single file: a diffusers-style folder; each of unet/config.json,
-                                // vae/config.json, text_encoder/config.json, scheduler/scheduler_config.json
-                                // and tokenizer/ it holds replaces what would be inferred
-  std::string prediction_type;  // "" = the scheduler config's; "epsilon" | "v_prediction" overrides it
-  bool verbose = true;          // one line on stderr saying where a single file's missing parts came from
-};
 
 // One UNet call with classifier-free guidance, in the model's prediction type (ε or v).
 struct CfgPrediction {

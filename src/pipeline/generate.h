@@ -9,7 +9,7 @@
 #include <functional>
 #include <string>
 
-#include "diffusion/sd_pipeline.h"
+#include "diffusion/sd_load_options.h"
 #include "pipeline/generate_config.h"
 
 namespace nd {
