@@ -35,7 +35,7 @@ void add_train_prior_command(CLI::App& app, std::vector<Command>& commands, Comm
       app.add_subcommand("train-prior", "Train the tiny text-to-image diffusion prior on the synth world.");
   struct State {
     PriorTrainOptions opt;
-    std::string channels = "48,96,128", attention = "0,0,1";
+    std::string channels = "48,96,128", attention = "0,0,1", kind_mix = "0.4,0.4,0.2";
     bool v_prediction = false, no_progress = false;
   };
   auto st = std::make_shared<State>();
@@ -69,6 +69,10 @@ void add_train_prior_command(CLI::App& app, std::vector<Command>& commands, Comm
   cmd->add_flag("--v-prediction", st->v_prediction, "Predict v instead of ε");
   cmd->add_option("--data-size", o.data.size, "Dataset images")->capture_default_str();
   cmd->add_option("--data-seed", o.data.seed, "Dataset seed")->capture_default_str();
+  cmd->add_option(
+         "--data-mix", st->kind_mix,
+         "Caption kinds' weights: singles,stacks,named (named objects are the only azimuth-dependent ones)")
+      ->capture_default_str();
   cmd->add_option("--data", o.data_path, "Dataset cache file: loaded when it exists, else written");
   cmd->add_option("--sample-every", o.sample_every, "Steps between sample grids (0 = never)")
       ->capture_default_str();
@@ -82,6 +86,7 @@ void add_train_prior_command(CLI::App& app, std::vector<Command>& commands, Comm
                         opt.model.unet.attention.clear();
                         for (int a : parse_int_list(st->attention, "--attention"))
                           opt.model.unet.attention.push_back(a != 0);
+                        opt.data.kind_mix = parse_kind_mix(st->kind_mix, "--data-mix");
                         if (st->v_prediction) opt.model.prediction_type = "v_prediction";
                         opt.model = TinyPriorConfig::from_json(opt.model.to_json());  // validate
                         opt.progress = !st->no_progress;

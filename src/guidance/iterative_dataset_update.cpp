@@ -20,6 +20,9 @@ void validate(const IDUConfig& c) {
   require(c.guidance_scale >= 0 && c.guidance_scale <= 100, "idu.guidance_scale must be in [0, 100]");
   require(c.white_threshold >= 0.5 && c.white_threshold <= 1, "idu.white_threshold must be in [0.5, 1]");
   require(c.background_weight >= 0, "idu.background_weight must be >= 0");
+  require(c.shading == "albedo" || c.shading == "lambertian",
+          "idu.shading must be albedo or lambertian, not '" + c.shading + "'");
+  require(c.ambient >= 0 && c.ambient <= 1, "idu.ambient must be in [0, 1]");
   require(c.rays_per_step >= 16 && c.rays_per_step <= (1 << 20), "idu.rays_per_step must be in [16, 2^20]");
 }
 

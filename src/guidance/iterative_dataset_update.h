@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "camera/camera.h"
@@ -33,6 +34,12 @@ struct IDUConfig {
   double sample_eta = 1;         // DDIM η (stochastic: fresh noise hides the render's artefacts)
   double guidance_scale = 1;     // CFG of the prior calls (the tiny prior samples best unguided)
   int64_t rays_per_step = 1024;  // photometric fit: random pixels over all collected views
+  // How the NeRF is rendered to be compared with the views (and to be SDEdited): "lambertian" lights it as
+  // the prior's training images are lit — from the camera (a headlight; their light is the camera's
+  // direction plus a random offset) with this ambient (the middle of their range) — so the albedo field
+  // learns the object's color and not its shading; "albedo" compares the albedo with the shaded views.
+  std::string shading = "lambertian";
+  double ambient = 0.3;
   // Pixels whose every channel is at least this are set to white (1 = off). The prior's samples have a
   // faintly noisy white background; fitting it exactly grows faint floaters.
   double white_threshold = 0.9;

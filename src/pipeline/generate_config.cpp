@@ -65,6 +65,8 @@ void visit(IO& io, C& c) {
     s.get("rays_per_step", c.idu.rays_per_step);
     s.get("white_threshold", c.idu.white_threshold);
     s.get("background_weight", c.idu.background_weight);
+    s.get("shading", c.idu.shading);
+    s.get("ambient", c.idu.ambient);
     s.finish();
   }
   {

@@ -34,8 +34,12 @@ struct GenerateOptimConfig {
 };
 
 struct MeshConfig {
-  int resolution = 256;                   // marching-cubes grid over [-bound, bound]^3
-  double density_threshold = 10;          // isosurface of σ
+  int resolution = 256;  // marching-cubes grid over [-bound, bound]^3
+  // Isosurface of σ. Objects here are about one unit across: a ray through 0.35 units at σ = 2 is already
+  // half opaque, so σ ≈ 2 is where renders show the surface. A distilled field's edge is a soft ramp,
+  // and at stable-dreamfusion's 10 the mesh kept only the core (measured on the idu cube: 57 % of the
+  // true volume at 10, 73 % at 2, while its renders were the right size).
+  double density_threshold = 2;
   double keep_component_fraction = 0.05;  // drop pieces smaller than this fraction of the largest
   double simplify_ratio = 1.0;            // < 1: keep this fraction of the triangles (meshoptimizer)
   bool fill_cavities = true;              // fill enclosed empty space first: no invisible inner surfaces

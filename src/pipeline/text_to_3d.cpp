@@ -168,10 +168,8 @@ void TextTo3D::update_dataset(const IterativeDatasetUpdate::Due& due) {
   if (due.action == Action::kSample) {
     image = guide_.sample(prompt, view, config_.render_resolution, o);
   } else {
-    // The render as the collection teaches it (albedo: the fitted colors already carry the prior's light).
-    ShadingParams albedo;
-    albedo.mode = Shading::Albedo;
-    const at::Tensor render = render_view(view, config_.render_resolution, albedo);
+    // The render as the collection teaches it: lit as the prior's images are.
+    const at::Tensor render = render_view(view, config_.render_resolution, idu_shading());
     image = guide_.img2img(render.permute({2, 0, 1}).unsqueeze(0).contiguous(), prompt, view,
                            idu_->strength(due.action), o);
   }
@@ -182,9 +180,8 @@ TextTo3DStep TextTo3D::idu_step() {
   const auto due = idu_->due(step_);
   if (due.action != IterativeDatasetUpdate::Action::kNone) update_dataset(due);
   const IterativeDatasetUpdate::Batch batch = idu_->sample_pixels(config_.idu.rays_per_step, rng_);
-  ShadingParams albedo;
-  albedo.mode = Shading::Albedo;
-  RenderResult out = renderer_.render_rays(*field_, batch.rays, at::ones({3}, at::kFloat), albedo, &rng_);
+  RenderResult out =
+      renderer_.render_rays(*field_, batch.rays, at::ones({3}, at::kFloat), idu_shading(), &rng_);
   const at::Tensor photometric = (out.rgb - batch.colors).pow(2).mean();
   TextTo3DStep stats;
   stats.photometric = photometric.item<double>();
@@ -197,6 +194,14 @@ TextTo3DStep TextTo3D::idu_step() {
   adam_->step();
   stats.loss = loss.item<double>();
   return stats;
+}
+
+ShadingParams TextTo3D::idu_shading() const {
+  ShadingParams p;
+  p.mode = config_.idu.shading == "lambertian" ? Shading::Lambertian : Shading::Albedo;
+  p.headlight = true;
+  p.ambient = static_cast<float>(config_.idu.ambient);
+  return p;
 }
 
 at::Tensor TextTo3D::render_view(const View& view, int resolution, const ShadingParams& shading) {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "camera/camera.h"
 #include "core/error.h"
@@ -45,14 +46,43 @@ constexpr const char* kDatasetFormat = "nerfdream.prior-dataset";
 
 }  // namespace
 
+void validate_kind_mix(const std::array<double, 3>& mix, const std::string& what) {
+  for (double w : mix) require(std::isfinite(w) && w >= 0, what + ": the kind weights must be >= 0");
+  require(mix[0] + mix[1] + mix[2] > 0, what + ": the kind weights must not all be 0");
+}
+
+std::array<double, 3> parse_kind_mix(const std::string& text, const std::string& what) {
+  std::array<double, 3> mix{};
+  std::stringstream in(text);
+  std::string part;
+  int n = 0;
+  while (std::getline(in, part, ',')) {
+    require(n < 3, what + ": expected three weights (singles,stacks,named), got '" + text + "'");
+    size_t used = 0;
+    try {
+      mix[n] = std::stod(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    require(used > 0 && used == part.size(), what + ": '" + part + "' is not a number");
+    ++n;
+  }
+  require(n == 3, what + ": expected three weights (singles,stacks,named), got '" + text + "'");
+  validate_kind_mix(mix, what);
+  return mix;
+}
+
 PriorItem draw_prior_item(const PriorDatasetOptions& o, int64_t index) {
   std::seed_seq seq{static_cast<uint32_t>(o.seed), static_cast<uint32_t>(o.seed >> 32),
                     static_cast<uint32_t>(index), static_cast<uint32_t>(index >> 32)};
   std::mt19937_64 rng(seq);
   const CaptionKinds& k = caption_kinds();
   PriorItem item;
-  const double kind = uniform01(rng);
-  const std::vector<int>& list = kind < 0.4 ? k.singles : kind < 0.8 ? k.stacks : k.named;
+  const double total = o.kind_mix[0] + o.kind_mix[1] + o.kind_mix[2];
+  const double kind = uniform01(rng) * total;
+  const std::vector<int>& list = kind < o.kind_mix[0]                   ? k.singles
+                                 : kind < o.kind_mix[0] + o.kind_mix[1] ? k.stacks
+                                                                        : k.named;
   item.caption = list[std::min<size_t>(list.size() - 1, static_cast<size_t>(uniform01(rng) * list.size()))];
   item.suffix = uniform01(rng) < o.view_suffix_probability;
   item.view = sample_view(o.views, rng);
@@ -116,7 +146,8 @@ void save_prior_dataset(const std::string& path, const PriorDataset& d, const Pr
                       {"resolution", o.resolution},
                       {"supersample", o.supersample},
                       {"seed", o.seed},
-                      {"view_suffix_probability", o.view_suffix_probability}};
+                      {"view_suffix_probability", o.view_suffix_probability},
+                      {"kind_mix", o.kind_mix}};
   save_safetensors(path,
                    {{"images", d.images},
                     {"tokens", d.tokens.to(at::kByte)},
@@ -156,6 +187,8 @@ PriorDataset load_prior_dataset(const std::string& path, PriorDatasetOptions* op
       options->supersample = j.at("supersample").get<int>();
       options->seed = j.at("seed").get<uint64_t>();
       options->view_suffix_probability = j.at("view_suffix_probability").get<double>();
+      // Datasets written before the mix was an option used the default.
+      options->kind_mix = j.value("kind_mix", PriorDatasetOptions{}.kind_mix);
     } catch (const std::exception&) {
       throw InputError(path + ": corrupt prior dataset metadata");
     }

@@ -2,10 +2,11 @@
 // lights and ambient ratios (shared/spec/synth-world.md), on white.
 //
 // Each item is independent and seeded by (seed, index), so a dataset is the same for any thread count and
-// any prefix of it is a smaller dataset of the same kind. Items: the caption kind is drawn first (singles
-// 40 %, stacks 40 %, named objects 20 %, so that 5 named objects are not drowned by 1600 stacks), then the
-// caption uniformly within it; the view from ViewRange (sample_view); the light from around the camera:
-// direction_to_light = normalise(camera direction + 0.8 · random unit vector), ambient uniform in
+// any prefix of it is a smaller dataset of the same kind. Items: the caption kind is drawn first (by
+// default singles 40 %, stacks 40 %, named objects 20 %, so that 5 named objects are not drowned by 1600
+// stacks; a fine-tune may weigh the named objects — the only ones whose look depends on the azimuth — more),
+// then the caption uniformly within it; the view from ViewRange (sample_view); the light from around the
+// camera: direction_to_light = normalise(camera direction + 0.8 · random unit vector), ambient uniform in
 // [0.15, 0.45]; the caption carries the view suffix ("…, front view") with probability 0.8.
 // Renders are 2×2 supersampled (box filter), then stored as 8-bit RGB.
 #pragma once
@@ -27,8 +28,13 @@ struct PriorDatasetOptions {
   int supersample = 2;
   uint64_t seed = 0;
   double view_suffix_probability = 0.8;
+  // Relative weights of the caption kinds: singles, stacks, named objects (normalised when drawn).
+  std::array<double, 3> kind_mix{0.4, 0.4, 0.2};
   ViewRange views;
 };
+// "a,b,c" → kind_mix (three non-negative numbers, not all zero); InputError naming `what` otherwise.
+std::array<double, 3> parse_kind_mix(const std::string& text, const std::string& what);
+void validate_kind_mix(const std::array<double, 3>& mix, const std::string& what);
 
 struct PriorDataset {
   at::Tensor images;    // [N, R, R, 3] uint8, composited on white

@@ -28,7 +28,8 @@ nlohmann::json PriorTrainOptions::to_json() const {
             {"resolution", data.resolution},
             {"supersample", data.supersample},
             {"seed", data.seed},
-            {"view_suffix_probability", data.view_suffix_probability}}},
+            {"view_suffix_probability", data.view_suffix_probability},
+            {"kind_mix", data.kind_mix}}},
           {"train",
            {{"steps", steps},
             {"batch", batch},
@@ -102,6 +103,7 @@ PriorTrainResult train_prior(const PriorTrainOptions& options_in) {
   require(o.ema_decay >= 0 && o.ema_decay < 1, "--ema-decay must be in [0, 1)");
   require(o.caption_dropout >= 0 && o.caption_dropout < 1, "caption dropout must be in [0, 1)");
   require(o.view_dropout >= 0 && o.view_dropout <= 1, "view dropout must be in [0, 1]");
+  validate_kind_mix(o.data.kind_mix, "data.kind_mix");
   const std::string ckpt_path = (fs::path(o.out_dir) / "checkpoint.safetensors").string();
 
   // Resume: the checkpoint's model and data define the run; --steps and the schedule may change.
@@ -117,6 +119,7 @@ PriorTrainResult train_prior(const PriorTrainOptions& options_in) {
       o.data.supersample = d.at("supersample").get<int>();
       o.data.seed = d.at("seed").get<uint64_t>();
       o.data.view_suffix_probability = d.at("view_suffix_probability").get<double>();
+      o.data.kind_mix = d.value("kind_mix", PriorDatasetOptions{}.kind_mix);
     } catch (const nlohmann::json::exception&) {
       throw InputError(ckpt_path + ": corrupt training config in the checkpoint");
     }
@@ -173,11 +176,11 @@ PriorTrainResult train_prior(const PriorTrainOptions& options_in) {
   if (!o.data_path.empty() && fs::exists(o.data_path)) {
     PriorDatasetOptions stored;
     data = load_prior_dataset(o.data_path, &stored);
-    require(
-        stored.seed == o.data.seed && stored.size >= o.data.size && stored.resolution == o.data.resolution,
-        o.data_path + ": this dataset (seed " + std::to_string(stored.seed) + ", " +
-            std::to_string(stored.size) + " images at " + std::to_string(stored.resolution) +
-            ") is not the one the run asks for");
+    require(stored.seed == o.data.seed && stored.size >= o.data.size &&
+                stored.resolution == o.data.resolution && stored.kind_mix == o.data.kind_mix,
+            o.data_path + ": this dataset (seed " + std::to_string(stored.seed) + ", " +
+                std::to_string(stored.size) + " images at " + std::to_string(stored.resolution) +
+                ", kind mix " + nlohmann::json(stored.kind_mix).dump() + ") is not the one the run asks for");
     if (stored.size > o.data.size) {
       data.images = data.images.narrow(0, 0, o.data.size);
       data.tokens = data.tokens.narrow(0, 0, o.data.size);

@@ -73,7 +73,7 @@ RenderResult VolumeRenderer::render_rays(NerfFieldImpl& field, const Rays& rays,
     at::Tensor color = f.rgb;
     if (shading_needs_normals(shading.mode)) {
       normals = field.normals(positions, config_.normal_eps);
-      color = shade(f.rgb, normals, shading);
+      color = shade(f.rgb, normals, shading, dirs);
     }
     return {f.sigma, color};
   };

@@ -28,11 +28,19 @@ const char* shading_name(Shading s) {
 
 bool shading_needs_normals(Shading s) { return s != Shading::Albedo; }
 
-at::Tensor shade(const at::Tensor& albedo, const at::Tensor& normals, const ShadingParams& p) {
+at::Tensor shade(const at::Tensor& albedo, const at::Tensor& normals, const ShadingParams& p,
+                 const at::Tensor& dirs) {
   if (p.mode == Shading::Albedo) return albedo;
   TORCH_CHECK(normals.defined() && normals.sizes() == albedo.sizes(), "shade: normals must be [N,3]");
   if (p.mode == Shading::Normal) return (normals + 1) * 0.5;
-  auto l = at::tensor({p.light_dir[0], p.light_dir[1], p.light_dir[2]}, albedo.options());
+  at::Tensor l;
+  if (p.headlight) {
+    TORCH_CHECK(dirs.defined() && dirs.sizes() == albedo.sizes(),
+                "shade: a headlight needs the [N,3] ray dirs");
+    l = -dirs;
+  } else {
+    l = at::tensor({p.light_dir[0], p.light_dir[1], p.light_dir[2]}, albedo.options());
+  }
   auto lambert = (normals * l).sum(1, true).clamp_min(0);  // [N,1]
   auto light = p.ambient + (1 - p.ambient) * lambert;
   if (p.mode == Shading::Lambertian) return albedo * light;

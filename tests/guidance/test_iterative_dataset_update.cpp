@@ -136,6 +136,8 @@ TEST(IterativeDatasetUpdate, RejectsBadConfig) {
   EXPECT_TRUE(test::contains(bad([](IDUConfig& c) { c.elevation_step = 100; }), "elevation"));
   EXPECT_TRUE(test::contains(bad([](IDUConfig& c) { c.rays_per_step = 1; }), "idu.rays_per_step"));
   EXPECT_TRUE(test::contains(bad([](IDUConfig& c) { c.white_threshold = 0.2; }), "idu.white_threshold"));
+  EXPECT_TRUE(test::contains(bad([](IDUConfig& c) { c.shading = "textureless"; }), "idu.shading"));
+  EXPECT_TRUE(test::contains(bad([](IDUConfig& c) { c.ambient = 1.5; }), "idu.ambient"));
   EXPECT_EQ(bad([](IDUConfig&) {}), "<no InputError>");
 }
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -18,6 +19,7 @@
 #include "prior/prior_trainer.h"
 #include "prior/tiny_prior.h"
 #include "prior/word_tokenizer.h"
+#include "synth/caption.h"
 #include "test_support.h"
 #include "tiny_prior_fixture.h"
 
@@ -124,6 +126,24 @@ TEST(PriorDataset, ItemsAreReproducibleAndCover) {
   EXPECT_EQ(read.seed, 5u);
   write_file_atomically(dir.path + "/bad.safetensors", "not a file");
   EXPECT_NE(input_error_of([&] { load_prior_dataset(dir.path + "/bad.safetensors"); }), "<no InputError>");
+}
+
+TEST(PriorDataset, KindMixWeighsTheCaptionKinds) {
+  PriorDatasetOptions o;
+  o.kind_mix = {0, 0, 1};  // named objects only
+  const auto& names = named_object_words();
+  const std::vector<std::string> all = all_captions();
+  for (int64_t i = 0; i < 50; ++i) {
+    const std::string caption = all.at(draw_prior_item(o, i).caption);
+    EXPECT_NE(std::find(names.begin(), names.end(), caption.substr(2)), names.end()) << caption;
+  }
+  // The default mix draws the same items whatever the scale of the weights.
+  PriorDatasetOptions a, b;
+  b.kind_mix = {2, 2, 1};
+  for (int64_t i = 0; i < 50; ++i) EXPECT_EQ(draw_prior_item(a, i).caption, draw_prior_item(b, i).caption);
+  EXPECT_EQ(parse_kind_mix("0.2,0.2,0.6", "--data-mix"), (std::array<double, 3>{0.2, 0.2, 0.6}));
+  for (const char* bad : {"", "1,2", "1,2,3,4", "1,x,3", "1,-1,3", "0,0,0", "1,2,3abc"})
+    EXPECT_TRUE(contains(input_error_of([&] { parse_kind_mix(bad, "--data-mix"); }), "--data-mix")) << bad;
 }
 
 TEST(PriorSampling, DeterministicForASeed) {

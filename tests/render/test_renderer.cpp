@@ -3,6 +3,7 @@
 
 #include "core/threads.h"
 #include "render/renderer.h"
+#include "render/shading.h"
 
 namespace nd {
 namespace {
@@ -72,6 +73,36 @@ TEST(Renderer, ShadingModes) {
   s.mode = Shading::Lambertian;
   auto dark = r.render_image(*field, cam, white, s);
   EXPECT_LT(dark.rgb[12][12][0].item<float>(), 0.05f);
+}
+
+TEST(Renderer, HeadlightLightsEveryCameraFromItsEye) {
+  torch::manual_seed(0);
+  NerfField field(blob_field());
+  RenderConfig rc;
+  rc.use_occupancy_grid = false;
+  rc.march.max_steps = 256;
+  VolumeRenderer r(rc, 1.0);
+  auto white = at::ones({3});
+  ShadingParams head;
+  head.mode = Shading::Textureless;
+  head.ambient = 0.0f;
+  head.headlight = true;
+  // From the front and from behind, the centre of the ball faces the eye: lit either way.
+  for (double azimuth : {0.0, 180.0}) {
+    auto img = r.render_image(*field, orbit_camera(3.0, 0.0, azimuth, 40.0, 24, 24), white, head);
+    EXPECT_GT(img.rgb[12][12][0].item<float>(), 0.9f) << azimuth;
+  }
+  // A per-sample light equal to a fixed one gives the fixed light's shading exactly.
+  const at::Tensor albedo = at::rand({5, 3}), raw = at::randn({5, 3});
+  const at::Tensor normals = raw / raw.norm(2, {1}, true);
+  const at::Tensor dirs = at::tensor({0.0f, 0.0f, -1.0f}).expand({5, 3});
+  ShadingParams fixed;
+  fixed.mode = Shading::Lambertian;
+  fixed.light_dir = {0, 0, 1};
+  fixed.ambient = 0.25f;
+  head.mode = Shading::Lambertian;
+  head.ambient = 0.25f;
+  EXPECT_TRUE(at::allclose(shade(albedo, normals, head, dirs), shade(albedo, normals, fixed)));
 }
 
 }  // namespace
