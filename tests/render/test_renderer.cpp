@@ -73,16 +73,8 @@ TEST(Renderer, ShadingModes) {
   s.mode = Shading::Lambertian;
   auto dark = r.render_image(*field, cam, white, s);
   EXPECT_LT(dark.rgb[12][12][0].item<float>(), 0.05f);
-}
 
-TEST(Renderer, HeadlightLightsEveryCameraFromItsEye) {
-  torch::manual_seed(0);
-  NerfField field(blob_field());
-  RenderConfig rc;
-  rc.use_occupancy_grid = false;
-  rc.march.max_steps = 256;
-  VolumeRenderer r(rc, 1.0);
-  auto white = at::ones({3});
+  // A headlight lights every camera from its eye.
   ShadingParams head;
   head.mode = Shading::Textureless;
   head.ambient = 0.0f;
