@@ -86,7 +86,7 @@ TEST(Renderer, ShadingModes) {
   }
   // A per-sample light equal to a fixed one gives the fixed light's shading exactly.
   const at::Tensor albedo = at::rand({5, 3}), raw = at::randn({5, 3});
-  const at::Tensor normals = raw / raw.norm(2, {1}, true);
+  const at::Tensor unit_normals = raw / raw.norm(2, {1}, true);
   const at::Tensor dirs = at::tensor({0.0f, 0.0f, -1.0f}).expand({5, 3});
   ShadingParams fixed;
   fixed.mode = Shading::Lambertian;
@@ -94,7 +94,7 @@ TEST(Renderer, ShadingModes) {
   fixed.ambient = 0.25f;
   head.mode = Shading::Lambertian;
   head.ambient = 0.25f;
-  EXPECT_TRUE(at::allclose(shade(albedo, normals, head, dirs), shade(albedo, normals, fixed)));
+  EXPECT_TRUE(at::allclose(shade(albedo, unit_normals, head, dirs), shade(albedo, unit_normals, fixed)));
 }
 
 }  // namespace
