@@ -30,11 +30,31 @@ OccupancyGrid::OccupancyGrid(int resolution, double bound) : res_(resolution), b
   const int64_t n = int64_t(res_) * res_ * res_;
   density_ = at::zeros({n}, at::kFloat);
   occupied_ = at::ones({n}, at::kBool);
+  refresh_blocks();
 }
 
 void OccupancyGrid::mark_all_occupied() {
   density_.zero_();
   occupied_.fill_(true);
+  refresh_blocks();
+}
+
+void OccupancyGrid::refresh_blocks() {
+  if (res_ % kBlock != 0 || res_ < 2 * kBlock) return;
+  const int64_t br = res_ / kBlock, r = res_;
+  blocks_.assign(static_cast<size_t>(br * br * br), 0);
+  const bool* occ = occupied_.data_ptr<bool>();
+  // One z-slab of blocks per task: each task writes its own blocks.
+  at::parallel_for(0, br, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t bz = begin; bz < end; ++bz)
+      for (int64_t z = bz * kBlock; z < (bz + 1) * kBlock; ++z)
+        for (int64_t y = 0; y < r; ++y) {
+          const bool* row = occ + (z * r + y) * r;
+          uint8_t* brow = blocks_.data() + (bz * br + y / kBlock) * br;
+          for (int64_t x = 0; x < r; ++x)
+            if (row[x]) brow[x / kBlock] = 1;
+        }
+  });
 }
 
 double OccupancyGrid::occupied_fraction() const { return occupied_.to(at::kDouble).mean().item<double>(); }
@@ -150,6 +170,7 @@ void OccupancyGrid::update(const DensityFn& density_fn, int64_t step, std::mt199
   at::parallel_for(0, n, 16384, [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) po[c] = pd[c] > cut;
   });
+  refresh_blocks();
 }
 
 std::map<std::string, at::Tensor> OccupancyGrid::state() const {
@@ -180,6 +201,7 @@ void OccupancyGrid::load_state(const std::map<std::string, at::Tensor>& state) {
           "occupancy grid state: \"density\"/\"occupied\" must hold " + std::to_string(n) + " values");
   density_ = den.reshape({n}).to(at::kFloat).contiguous().clone();
   occupied_ = (occ.reshape({n}) != 0).contiguous();
+  refresh_blocks();
 }
 
 }  // namespace nd

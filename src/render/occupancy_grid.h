@@ -15,6 +15,10 @@
 //     is the marcher's base step, 2·√3·bound / 1024 unless given.
 // A new grid (and mark_all_occupied()) has density 0 and every cell occupied, so nothing is culled before the
 // first update.
+//
+// Blocks: a coarse copy, one byte per kBlock³ cells (1 = some cell of it is occupied), kept in step with
+// the cells, lets the marcher leap over a whole empty block at once instead of crossing its cells one by
+// one (a ray through empty space crosses ~res cells; most rays of a fit miss the object).
 #pragma once
 #include <ATen/ATen.h>
 
@@ -64,6 +68,11 @@ class OccupancyGrid {
   const uint8_t* occupancy_bytes() const {
     return reinterpret_cast<const uint8_t*>(occupied_.data_ptr<bool>());
   }
+  // [(res/kBlock)³] bytes, flat index bx + by·(res/kBlock) + bz·(res/kBlock)², 1 = some cell of the block is
+  // occupied; nullptr when res is not a multiple of kBlock (or too small to gain from blocks).
+  static constexpr int kBlock = 8;
+  const uint8_t* block_bytes() const { return blocks_.empty() ? nullptr : blocks_.data(); }
+  int block_resolution() const { return res_ / kBlock; }
 
   // Keys: "density" [res³] float32, "occupied" [res³] uint8, "resolution" [1] int64, "bound" [1] float64.
   std::map<std::string, at::Tensor> state() const;
@@ -78,6 +87,8 @@ class OccupancyGrid {
   double bound_;
   at::Tensor density_;   // [res³] float32
   at::Tensor occupied_;  // [res³] bool
+  std::vector<uint8_t> blocks_;
+  void refresh_blocks();  // after every change of occupied_
 };
 
 }  // namespace nd

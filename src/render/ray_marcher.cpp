@@ -23,8 +23,9 @@ inline uint64_t splitmix64(uint64_t x) {
 struct Marcher {
   double bound, dt_min, dt_max, cone, min_near;
   int64_t max_samples;
-  const uint8_t* occ = nullptr;  // nullptr: no culling
-  int64_t res = 0;
+  const uint8_t* occ = nullptr;     // nullptr: no culling
+  const uint8_t* blocks = nullptr;  // the grid's blocks (nullptr: cross empty space cell by cell)
+  int64_t res = 0, block_res = 0;
   double h = 0, inv_h = 0, eps = 0;
 
   double step_at(double t) const { return cone > 0 ? std::min(std::max(t * cone, dt_min), dt_max) : dt_min; }
@@ -50,11 +51,22 @@ struct Marcher {
           ijk[a] =
               std::min<int64_t>(std::max<int64_t>(int64_t(std::floor((p[a] + bound) * inv_h)), 0), res - 1);
         if (!occ[ijk[0] + res * (ijk[1] + res * ijk[2])]) {
-          // Exit of this (convex) cell along the ray; every midpoint before it is in the same empty cell.
+          // Exit of this (convex) cell — or of its whole block when the block is empty — along the ray;
+          // every midpoint before it is in empty space.
+          double size = h;
+          int64_t lo[3] = {ijk[0], ijk[1], ijk[2]};
+          if (blocks) {
+            const int64_t b[3] = {ijk[0] / OccupancyGrid::kBlock, ijk[1] / OccupancyGrid::kBlock,
+                                  ijk[2] / OccupancyGrid::kBlock};
+            if (!blocks[b[0] + block_res * (b[1] + block_res * b[2])]) {
+              size = h * OccupancyGrid::kBlock;
+              for (int a = 0; a < 3; ++a) lo[a] = b[a];
+            }
+          }
           double to_exit = std::numeric_limits<double>::infinity();
           for (int a = 0; a < 3; ++a) {
             if (d[a] == 0) continue;
-            const double plane = -bound + double(ijk[a] + (d[a] > 0 ? 1 : 0)) * h;
+            const double plane = -bound + double(lo[a] + (d[a] > 0 ? 1 : 0)) * size;
             to_exit = std::min(to_exit, (plane - p[a]) / d[a]);
           }
           const double target = tm + to_exit - eps;  // eps: never skip a midpoint that rounding puts past it
@@ -127,6 +139,8 @@ RaySamples march_rays(const at::Tensor& origins, const at::Tensor& dirs, double 
     m.h = grid->cell_size();
     m.inv_h = 1.0 / m.h;
     m.eps = 1e-6 * m.h;
+    m.blocks = grid->block_bytes();
+    m.block_res = grid->block_resolution();
   }
   // Per-ray jitter from one draw of rng: counter-based, so independent of the thread split.
   const uint64_t seed = opts.jitter ? (*rng)() : 0;

@@ -108,28 +108,32 @@ TEST(RayMarcher, FullGridTilesNearToFar) {
   EXPECT_GT(hits, 150);
 }
 
-// A 16³ grid over [-1, 1]^3 whose occupied cells are exactly those of the sub-cube [-0.25, 0.25]^3.
-OccupancyGrid central_cube_grid() {
-  OccupancyGrid grid(16, 1.0);
+// A res³ grid over [-1, 1]^3 whose occupied cells are exactly those of the sub-cube [-0.25, 0.25]^3 — and,
+// with `speck`, one more cell near a corner, so that one block there is occupied by a single cell.
+OccupancyGrid central_cube_grid(int res = 16, bool speck = false) {
+  OccupancyGrid grid(res, 1.0);
   auto state = grid.state();
   auto centers = grid.cell_centers();
-  state["occupied"] = (centers.abs().amax(1) < 0.25f).to(at::kByte);
+  at::Tensor occupied = centers.abs().amax(1) < 0.25f;
+  if (speck) occupied[grid.cell_of(std::array<float, 3>{0.7f, -0.55f, 0.62f}.data())] = true;
+  state["occupied"] = occupied.to(at::kByte);
   grid.load_state(state);
   return grid;
 }
 
-void check_culling_invariance(const MarchOptions& opts, uint64_t seed) {
+void check_culling_invariance(const MarchOptions& opts, uint64_t seed, int res = 16) {
   at::Tensor o, d;
   random_rays(400, seed, o, d, 0.4);  // most rays cross the occupied sub-cube
-  auto grid = central_cube_grid();
-  EXPECT_NEAR(grid.occupied_fraction(), 64.0 / 4096.0, 1e-12);
+  auto grid = central_cube_grid(res, res >= 32);
+  if (res == 16) EXPECT_NEAR(grid.occupied_fraction(), 64.0 / 4096.0, 1e-12);
+  EXPECT_NE(grid.block_bytes(), nullptr);  // empty blocks are leapt over whole (none at 16³: all touch it)
   std::mt19937_64 rng_a(seed), rng_b(seed);
   auto culled = march_rays(o, d, 1.0, &grid, opts, &rng_a);
   auto all = march_rays(o, d, 1.0, nullptr, opts, &rng_b);
   ASSERT_GT(culled.ts.size(0), 2000);  // (cone steps are longer: fewer samples)
   EXPECT_LT(culled.ts.size(0), all.ts.size(0) / 3);
-  // Every culled sample lies in the sub-cube.
-  EXPECT_LE(culled.positions.abs().max().item<float>(), 0.25f + 1e-6f);
+  // Every culled sample lies in the sub-cube (or the speck's cell).
+  if (res < 32) EXPECT_LE(culled.positions.abs().max().item<float>(), 0.25f + 1e-6f);
   // And the culled samples are exactly the unculled ones that fall in occupied cells.
   std::vector<int64_t> keep, counts;
   const float* pos = all.positions.data_ptr<float>();
@@ -162,6 +166,12 @@ TEST(RayMarcher, CullingKeepsTheSamplesInOccupiedSpace) {
   opts.cone_angle = 1.0 / 64;
   opts.max_steps = 1024;
   check_culling_invariance(opts, 4);
+  // Grids with blocks.
+  for (double cone : {0.0, 1.0 / 256}) {
+    opts.cone_angle = cone;
+    check_culling_invariance(opts, 5, 64);
+    check_culling_invariance(opts, 6, 128);
+  }
 }
 
 TEST(RayMarcher, JitterIsDeterministicAndWithinOneStep) {
@@ -212,7 +222,7 @@ TEST(RayMarcher, Timing) {
   set_threads(0);
   at::Tensor o, d;
   random_rays(4096, 7, o, d);
-  OccupancyGrid ball(64, 1.0);
+  OccupancyGrid ball(128, 1.0);  // fit's grid
   std::mt19937_64 rng(1);
   ball.update([](const at::Tensor& p) { return (p.norm(2, 1) < 0.5f).to(at::kFloat) * 100.0f; }, 0, rng);
   MarchOptions opts;
@@ -228,7 +238,7 @@ TEST(RayMarcher, Timing) {
       S = s.ts.size(0);
     }
     std::printf("[timing] march_rays %s, 4096 rays, 1024 steps: %lld samples, %d threads: %.2f ms\n",
-                g ? "ball grid 64^3" : "no grid", (long long)S, num_threads(), best * 1e3);
+                g ? "ball grid 128^3" : "no grid", (long long)S, num_threads(), best * 1e3);
   }
 }
 
