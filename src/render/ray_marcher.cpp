@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "render/ray_aabb.h"
@@ -30,10 +32,9 @@ struct Marcher {
 
   double step_at(double t) const { return cone > 0 ? std::min(std::max(t * cone, dt_min), dt_max) : dt_min; }
 
-  // Marches one ray; with fill, writes its samples to pos/dir/ts/deltas. Returns the number of samples.
-  template <bool fill>
-  int64_t run(const float* of, const float* df, double jitter_u, float* pos, float* dir, float* ts,
-              float* deltas) const {
+  // Marches one ray, writing its samples to pos/ts/deltas (room for min(max_samples, max_steps + 2)).
+  // Returns the number of samples.
+  int64_t run(const float* of, const float* df, double jitter_u, float* pos, float* ts, float* deltas) const {
     const double o[3] = {of[0], of[1], of[2]}, d[3] = {df[0], df[1], df[2]};
     double near, far;
     if (!detail::ray_aabb_one<double>(o, d, bound, min_near, near, far)) return 0;
@@ -82,14 +83,9 @@ struct Marcher {
           continue;
         }
       }
-      if constexpr (fill) {
-        for (int a = 0; a < 3; ++a) {
-          pos[3 * n + a] = float(p[a]);
-          dir[3 * n + a] = df[a];
-        }
-        ts[n] = float(tm);
-        deltas[n] = float(seg);
-      }
+      for (int a = 0; a < 3; ++a) pos[3 * n + a] = float(p[a]);
+      ts[n] = float(tm);
+      deltas[n] = float(seg);
       ++n;
       if (cone <= 0) {
         ++k;
@@ -150,11 +146,32 @@ RaySamples march_rays(const at::Tensor& origins, const at::Tensor& dirs, double 
 
   const float* po = o.data_ptr<float>();
   const float* pd = d.data_ptr<float>();
+  // One pass: each block of rays marches into its own buffer (a ray's samples are not known before it is
+  // marched), then the buffers are copied into place in ray order.
+  constexpr int64_t kRaysPerBlock = 64;
+  const int64_t blocks = (R + kRaysPerBlock - 1) / kRaysPerBlock;
+  struct Buffer {
+    std::vector<float> pos, ts, deltas;
+  };
+  std::vector<Buffer> buffers(static_cast<size_t>(blocks));
   auto counts = at::empty({R}, at::kLong);
   int64_t* pc = counts.data_ptr<int64_t>();
-  at::parallel_for(0, R, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r)
-      pc[r] = m.run<false>(po + 3 * r, pd + 3 * r, jitter_of(r), nullptr, nullptr, nullptr, nullptr);
+  at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      Buffer& buf = buffers[static_cast<size_t>(b)];
+      const int64_t r0 = b * kRaysPerBlock, r1 = std::min(R, r0 + kRaysPerBlock);
+      // A ray marches into scratch room for its longest march; what it wrote is appended.
+      const int64_t room = std::min<int64_t>(m.max_samples, opts.max_steps + 2);
+      std::vector<float> scratch(static_cast<size_t>(5 * room));
+      float *spos = scratch.data(), *sts = spos + 3 * room, *sdl = sts + room;
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t n = m.run(po + 3 * r, pd + 3 * r, jitter_of(r), spos, sts, sdl);
+        pc[r] = n;
+        buf.pos.insert(buf.pos.end(), spos, spos + 3 * n);
+        buf.ts.insert(buf.ts.end(), sts, sts + n);
+        buf.deltas.insert(buf.deltas.end(), sdl, sdl + n);
+      }
+    }
   });
   auto offsets = at::empty({R}, at::kLong);
   int64_t* pof = offsets.data_ptr<int64_t>();
@@ -173,12 +190,18 @@ RaySamples march_rays(const at::Tensor& origins, const at::Tensor& dirs, double 
   float* pdir = s.dirs.data_ptr<float>();
   float* pt = s.ts.data_ptr<float>();
   float* pdl = s.deltas.data_ptr<float>();
-  at::parallel_for(0, R, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t i = pof[r];
-      const int64_t n =
-          m.run<true>(po + 3 * r, pd + 3 * r, jitter_of(r), pp + 3 * i, pdir + 3 * i, pt + i, pdl + i);
-      TORCH_CHECK(n == pc[r], "march_rays: the fill pass disagrees with the count pass");
+  at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      const Buffer& buf = buffers[static_cast<size_t>(b)];
+      const int64_t r0 = b * kRaysPerBlock, r1 = std::min(R, r0 + kRaysPerBlock);
+      if (r0 >= r1 || buf.ts.empty()) continue;
+      const int64_t i = pof[r0], n = static_cast<int64_t>(buf.ts.size());
+      std::memcpy(pp + 3 * i, buf.pos.data(), sizeof(float) * 3 * n);
+      std::memcpy(pt + i, buf.ts.data(), sizeof(float) * n);
+      std::memcpy(pdl + i, buf.deltas.data(), sizeof(float) * n);
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t k = pof[r]; k < pof[r] + pc[r]; ++k)
+          for (int a = 0; a < 3; ++a) pdir[3 * k + a] = pd[3 * r + a];
     }
   });
   s.ray_offsets = offsets;
