@@ -3,7 +3,8 @@
 // Each ray is cut into steps from near to far (ray_aabb against [-bound, bound]^3, near >= min_near). Step k
 // covers [t_k, t_k + dt_k) and is sampled at its midpoint; the last step is clipped at far. A sample is
 // emitted only where the grid cell of the midpoint is occupied; from an empty cell the marcher jumps to
-// the first step whose midpoint lies past the cell's exit. The step sequence t_k is a function of the ray
+// the first step whose midpoint lies past the cell's exit (past the exit of the cell's whole 8³ block when
+// the grid's block mip says the block is empty). The step sequence t_k is a function of the ray
 // alone (never of the grid), so culling on and off give bit-identical samples in occupied space.
 //   fixed step (cone_angle = 0): dt = 2·√3·bound / max_steps, t_k = t_0 + k·dt;
 //   cone_angle > 0: dt_k = clamp(t_k·cone_angle, 2·√3·bound / max_steps, max_step), t_{k+1} = t_k + dt_k.
@@ -36,8 +37,8 @@ struct RaySamples {
 
 // origins, dirs: [R,3] float32 (dirs unit length, so that t is a distance). grid: nullptr = no culling
 // (grid->bound() must equal bound). rng: needed only with opts.jitter; advanced by one draw. Deterministic
-// for a given rng state, whatever the thread count. Two passes over the rays (count, then fill),
-// multi-threaded.
+// for a given rng state, whatever the thread count. One multi-threaded pass: blocks of rays march into
+// their own buffers, which are then copied into place in ray order.
 RaySamples march_rays(const at::Tensor& origins, const at::Tensor& dirs, double bound,
                       const OccupancyGrid* grid, const MarchOptions& opts, std::mt19937_64* rng);
 
