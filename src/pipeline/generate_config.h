@@ -51,9 +51,9 @@ struct GenerateConfig {
   std::string prompt;
   std::string model;            // "": the tiny prior; else a Stable Diffusion checkpoint (latent SDS)
   std::string negative_prompt;  // Stable Diffusion's unconditional branch ("" as diffusers)
-  // idu (iterative dataset update; the default: with the shipped prior it doubles the synth IoU of sds and
-  // takes half the time) | sds (score distillation, DreamFusion)
-  std::string method = "idu";
+  // sds (score distillation, DreamFusion; the default: with the shipped prior, mean synth IoU 0.73 against
+  // 0.67 for idu, same color error) | idu (iterative dataset update)
+  std::string method = "sds";
   int render_resolution = 0;  // views' size; 0: the model's (32 for the tiny prior, 64 for SD)
   FieldConfig field;
   RenderConfig render;
