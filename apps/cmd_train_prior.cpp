@@ -1,34 +1,13 @@
 // `nerfdream train-prior`: train the tiny text-to-image prior on the synth world (prior/prior_trainer.h).
 #include <cstdio>
-#include <sstream>
 
 #include "apps/commands.h"
 #include "core/error.h"
 #include "core/interrupt.h"
+#include "core/number_list.h"
 #include "prior/prior_trainer.h"
 
 namespace nd {
-namespace {
-
-// "64,128,128" → {64, 128, 128}
-std::vector<int> parse_int_list(const std::string& text, const std::string& flag) {
-  std::vector<int> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    try {
-      size_t used = 0;
-      out.push_back(std::stoi(item, &used));
-      require(used == item.size(), "");
-    } catch (const std::exception&) {
-      throw InputError(flag + ": expected comma-separated integers, got '" + text + "'");
-    }
-  }
-  require(!out.empty(), flag + ": empty list");
-  return out;
-}
-
-}  // namespace
 
 void add_train_prior_command(CLI::App& app, std::vector<Command>& commands, CommonOptions& common) {
   auto* cmd =

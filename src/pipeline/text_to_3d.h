@@ -56,8 +56,8 @@ class TextTo3D {
 
   // An image of the current field from a view: [H,W,3] in [0,1], on white.
   at::Tensor render_view(const View& view, int resolution, const ShadingParams& shading);
-  // The prior's light for a view: from around the camera (deterministic for a seed).
   ShadingParams idu_shading() const;  // how idu renders the NeRF to compare it with its views
+  // The prior's light for a view: from around the camera (deterministic for a seed).
   ShadingParams light_for(const View& view, Shading mode, std::mt19937_64& rng) const;
 
   Checkpoint checkpoint() const;

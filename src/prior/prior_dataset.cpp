@@ -7,10 +7,10 @@
 #include <cmath>
 #include <functional>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "camera/camera.h"
 #include "core/error.h"
+#include "core/number_list.h"
 #include "io/safetensors.h"
 #include "prior/word_tokenizer.h"
 #include "synth/caption.h"
@@ -52,22 +52,9 @@ void validate_kind_mix(const std::array<double, 3>& mix, const std::string& what
 }
 
 std::array<double, 3> parse_kind_mix(const std::string& text, const std::string& what) {
-  std::array<double, 3> mix{};
-  std::stringstream in(text);
-  std::string part;
-  int n = 0;
-  while (std::getline(in, part, ',')) {
-    require(n < 3, what + ": expected three weights (singles,stacks,named), got '" + text + "'");
-    size_t used = 0;
-    try {
-      mix[n] = std::stod(part, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    require(used > 0 && used == part.size(), what + ": '" + part + "' is not a number");
-    ++n;
-  }
-  require(n == 3, what + ": expected three weights (singles,stacks,named), got '" + text + "'");
+  const std::vector<double> w = parse_number_list(text, what);
+  require(w.size() == 3, what + ": expected three weights (singles,stacks,named), got '" + text + "'");
+  const std::array<double, 3> mix{w[0], w[1], w[2]};
   validate_kind_mix(mix, what);
   return mix;
 }

@@ -6,12 +6,27 @@
 #include "core/atomic_file.h"
 #include "core/config_json.h"
 #include "core/error.h"
+#include "core/number_list.h"
 #include "core/progress.h"
 
 namespace fs = std::filesystem;
 
 namespace nd {
 namespace {
+
+TEST(NumberList, ParsesAndRejectsMalformedLists) {
+  EXPECT_EQ(parse_int_list("48,96,128", "--channels"), (std::vector<int>{48, 96, 128}));
+  EXPECT_EQ(parse_number_list("0.2,1e-1,3", "--mix"), (std::vector<double>{0.2, 0.1, 3}));
+  for (const char* bad : {"", "1,,2", "1,x", "4.5", "12abc", " "}) {
+    try {
+      parse_int_list(bad, "--channels");
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("--channels"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(parse_number_list("0.5,abc", "--mix"), InputError);
+}
 
 TEST(AtomicFile, FailedWriteKeepsTheOldFile) {
   const auto path = (fs::temp_directory_path() / ("nd-atomic-" + std::to_string(::getpid()))).string();
