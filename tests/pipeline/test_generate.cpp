@@ -83,8 +83,11 @@ TEST(Generate, WritesEveryOutputAndResumesExactly) {
   EXPECT_EQ(run_generate(tiny_generate(12), o).steps, 12);
   const Checkpoint a = load_checkpoint(dir.path + "/straight/checkpoint.safetensors", kGenerateCheckpoint);
   const Checkpoint b = load_checkpoint(dir.path + "/resumed/checkpoint.safetensors", kGenerateCheckpoint);
-  for (const auto& [name, t] : a.tensors)
-    if (name.rfind("field.", 0) == 0) EXPECT_LT(test::max_abs_diff(t, b.tensors.at(name)), 1e-4) << name;
+  for (const auto& [name, t] : a.tensors) {
+    if (name.rfind("field.", 0) == 0) {
+      EXPECT_LT(test::max_abs_diff(t, b.tensors.at(name)), 1e-4) << name;
+    }
+  }
 }
 
 TEST(Generate, IterativeDatasetUpdateWritesEveryOutputAndResumesExactly) {
@@ -120,8 +123,11 @@ TEST(Generate, IterativeDatasetUpdateWritesEveryOutputAndResumesExactly) {
   const Checkpoint b = load_checkpoint(dir.path + "/resumed/checkpoint.safetensors", kGenerateCheckpoint);
   EXPECT_EQ(a.extra.at("idu.collected"), "3");
   EXPECT_LT(test::max_abs_diff(a.tensors.at("idu.images"), b.tensors.at("idu.images")), 1e-5);
-  for (const auto& [name, t] : a.tensors)
-    if (name.rfind("field.", 0) == 0) EXPECT_LT(test::max_abs_diff(t, b.tensors.at(name)), 1e-4) << name;
+  for (const auto& [name, t] : a.tensors) {
+    if (name.rfind("field.", 0) == 0) {
+      EXPECT_LT(test::max_abs_diff(t, b.tensors.at(name)), 1e-4) << name;
+    }
+  }
 
   // Too few steps to cover the orbit is refused before anything is written.
   c.optim.steps = 5;
