@@ -36,6 +36,12 @@ void add_train_prior_command(CLI::App& app, std::vector<Command>& commands, Comm
       ->capture_default_str();
   cmd->add_option("--view-dropout", o.view_dropout, "Probability of no camera")->capture_default_str();
   cmd->add_option("--min-snr-gamma", o.min_snr_gamma, "Min-SNR loss weighting γ")->capture_default_str();
+  cmd->add_option("--x0-weight-max", o.x0_weight_max,
+                  "At high noise weigh the x0 error fully down to SNR 1/this (0 = min-SNR alone)")
+      ->capture_default_str();
+  cmd->add_option("--high-noise-fraction", o.high_noise_fraction,
+                  "Share of each batch with t from the schedule's upper half")
+      ->capture_default_str();
   cmd->add_option("--seed", o.seed, "Seed of the training randomness")->capture_default_str();
   cmd->add_option("--res", o.model.resolution, "Image resolution")->capture_default_str();
   cmd->add_option("--channels", st->channels, "UNet channels per level")->capture_default_str();
@@ -52,6 +58,8 @@ void add_train_prior_command(CLI::App& app, std::vector<Command>& commands, Comm
          "--data-mix", st->kind_mix,
          "Caption kinds' weights: singles,stacks,named (named objects are the only azimuth-dependent ones)")
       ->capture_default_str();
+  cmd->add_option("--only-caption", o.only_captions,
+                  "Train on this caption's images only (canonical, e.g. \"a chair\"; repeat for more)");
   cmd->add_option("--data", o.data_path, "Dataset cache file: loaded when it exists, else written");
   cmd->add_option("--sample-every", o.sample_every, "Steps between sample grids (0 = never)")
       ->capture_default_str();

@@ -144,6 +144,26 @@ void save_prior_dataset(const std::string& path, const PriorDataset& d, const Pr
                    {{"format", kDatasetFormat}, {"options", j.dump()}});
 }
 
+PriorDataset select_captions(const PriorDataset& data, const std::vector<std::string>& captions) {
+  const std::vector<std::string> all = all_captions();
+  at::Tensor keep = at::zeros({data.size()}, at::kBool);
+  for (const std::string& c : captions) {
+    const auto it = std::find(all.begin(), all.end(), c);
+    require(it != all.end(),
+            "'" + c + "' is not a canonical caption of the synth grammar (e.g. 'a chair', 'a red cube')");
+    keep |= data.captions == static_cast<int>(it - all.begin());
+  }
+  const at::Tensor idx = keep.nonzero().squeeze(1);
+  require(idx.numel() > 0, "the dataset holds no image of the selected captions");
+  PriorDataset out;
+  out.images = data.images.index_select(0, idx);
+  out.tokens = data.tokens.index_select(0, idx);
+  out.views = data.views.index_select(0, idx);
+  out.captions = data.captions.index_select(0, idx);
+  out.lights = data.lights.index_select(0, idx);
+  return out;
+}
+
 PriorDataset load_prior_dataset(const std::string& path, PriorDatasetOptions* options) {
   SafetensorsFile f = SafetensorsFile::open(path);
   auto it = f.metadata().find("format");

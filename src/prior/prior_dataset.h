@@ -59,6 +59,11 @@ PriorItem draw_prior_item(const PriorDatasetOptions& options, int64_t index);
 // Caption text of an item, e.g. "a red cube, front view".
 std::string prior_item_caption(const PriorItem& item);
 
+// The items of `data` whose caption (canonical, without the view suffix) is one of `captions`, in order:
+// for a fine-tune aimed at a few objects. InputError for a caption outside the grammar, or when no item
+// matches.
+PriorDataset select_captions(const PriorDataset& data, const std::vector<std::string>& captions);
+
 // Renders the whole dataset, multi-threaded; `progress` (may be null) is called with items done so far.
 PriorDataset make_prior_dataset(const PriorDatasetOptions& options,
                                 const std::function<void(int64_t)>& progress = nullptr);

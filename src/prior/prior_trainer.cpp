@@ -40,8 +40,28 @@ nlohmann::json PriorTrainOptions::to_json() const {
             {"caption_dropout", caption_dropout},
             {"view_dropout", view_dropout},
             {"min_snr_gamma", min_snr_gamma},
+            {"x0_weight_max", x0_weight_max},
+            {"high_noise_fraction", high_noise_fraction},
+            {"only_captions", only_captions},
             {"mirror", mirror},
             {"seed", seed}}}};
+}
+
+at::Tensor prior_loss_weights(const at::Tensor& snr, double min_snr_gamma, double x0_weight_max,
+                              bool epsilon_prediction) {
+  at::Tensor x0_weight = at::clamp_max(snr, min_snr_gamma);
+  if (x0_weight_max > 0) x0_weight = at::maximum(x0_weight, at::clamp_max(snr * x0_weight_max, 1.0));
+  // The x0 error is the ε error / √SNR, and the v error / √(SNR + 1).
+  return epsilon_prediction ? x0_weight / snr : x0_weight / (snr + 1);
+}
+
+at::Tensor sample_train_timesteps(int64_t num_timesteps, int64_t batch, double high_noise_fraction,
+                                  at::Generator& gen) {
+  const at::Tensor t = at::randint(num_timesteps, {batch}, gen, at::kLong);
+  if (high_noise_fraction <= 0) return t;
+  const int64_t half = num_timesteps / 2;
+  const at::Tensor high = half + at::randint(num_timesteps - half, {batch}, gen, at::kLong);
+  return at::where(at::rand({batch}, gen) < high_noise_fraction, high, t);
 }
 
 namespace {
@@ -103,6 +123,10 @@ PriorTrainResult train_prior(const PriorTrainOptions& options_in) {
   require(o.ema_decay >= 0 && o.ema_decay < 1, "--ema-decay must be in [0, 1)");
   require(o.caption_dropout >= 0 && o.caption_dropout < 1, "caption dropout must be in [0, 1)");
   require(o.view_dropout >= 0 && o.view_dropout <= 1, "view dropout must be in [0, 1]");
+  require(o.min_snr_gamma > 0, "--min-snr-gamma must be > 0");
+  require(o.x0_weight_max >= 0 && o.x0_weight_max <= 1e4, "--x0-weight-max must be in [0, 10000]");
+  require(o.high_noise_fraction >= 0 && o.high_noise_fraction <= 1,
+          "--high-noise-fraction must be in [0, 1]");
   validate_kind_mix(o.data.kind_mix, "data.kind_mix");
   const std::string ckpt_path = (fs::path(o.out_dir) / "checkpoint.safetensors").string();
 
@@ -192,6 +216,7 @@ PriorTrainResult train_prior(const PriorTrainOptions& options_in) {
     bar.finish();
     if (!o.data_path.empty()) save_prior_dataset(o.data_path, data, o.data);
   }
+  if (!o.only_captions.empty()) data = select_captions(data, o.only_captions);
   const int64_t n = data.size();
   {
     // What the prior learns from, for a reader: the first 16 images.
@@ -204,8 +229,7 @@ PriorTrainResult train_prior(const PriorTrainOptions& options_in) {
   // Schedule coefficients per timestep for the loss weights.
   const at::Tensor snr_all = model.schedule().snr(at::arange(o.model.num_train_timesteps, at::kLong));
   const bool eps_pred = model.prediction_type() == PredictionType::kEpsilon;
-  const at::Tensor weight_all = eps_pred ? at::clamp_max(snr_all, o.min_snr_gamma) / snr_all
-                                         : at::clamp_max(snr_all, o.min_snr_gamma) / (snr_all + 1);
+  const at::Tensor weight_all = prior_loss_weights(snr_all, o.min_snr_gamma, o.x0_weight_max, eps_pred);
 
   auto save_all = [&] {
     Checkpoint c;
@@ -253,7 +277,7 @@ PriorTrainResult train_prior(const PriorTrainOptions& options_in) {
     ids = at::where(drop_caption.view({b, 1}), uncond.unsqueeze(0), ids);
     const at::Tensor known = at::rand({b}, gen) >= o.view_dropout;
     const at::Tensor view_feat = view_features(views, known);
-    const at::Tensor t = at::randint(o.model.num_train_timesteps, {b}, gen, at::kLong);
+    const at::Tensor t = sample_train_timesteps(o.model.num_train_timesteps, b, o.high_noise_fraction, gen);
     const at::Tensor noise = at::randn({b, 3, r, r}, gen);
     const at::Tensor x_t = model.schedule().add_noise(x0, noise, t);
     const at::Tensor target = eps_pred ? noise : model.schedule().velocity(x0, noise, t);
