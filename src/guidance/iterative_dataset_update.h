@@ -28,8 +28,11 @@ struct IDUConfig {
   double strength = 0.6;         // SDEdit strength of a new view (fraction of the schedule)
   double refine_strength = 0.3;  // strength when a view is refreshed during the refinement
   int64_t refresh_every = 50;    // refinement: refresh one view (round robin) every N steps; 0: never
-  double elevation = 15;         // degrees; every other pair of views is this + elevation_step
-  double elevation_step = 25;
+  // Degrees; every other pair of views is at elevation + elevation_step. The first view (sampled from
+  // noise: the whole object is built from it) looks down at 40°: there the chair's seat shows in front of
+  // its backrest, so the fit from one view puts the backrest behind (at 15° it put it in front, 5 of 5).
+  double elevation = 40;
+  double elevation_step = -25;
   int sample_steps = 50;         // DDIM steps of each prior call
   double sample_eta = 1;         // DDIM η (stochastic: fresh noise hides the render's artefacts)
   double guidance_scale = 1;     // CFG of the prior calls (the tiny prior samples best unguided)

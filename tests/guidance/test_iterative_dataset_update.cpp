@@ -37,11 +37,11 @@ TEST(IterativeDatasetUpdate, OrbitStartsInFrontAndAlternatesSides) {
     EXPECT_DOUBLE_EQ(v.fov, 45.0);
   }
   EXPECT_EQ(azimuths.size(), 6u);  // the orbit is covered once
-  // Two elevations, alternating by pairs: 15° in front, 40° for the first pair beside it.
-  EXPECT_DOUBLE_EQ(idu.orbit_view(0).elevation, 15);
-  EXPECT_DOUBLE_EQ(idu.orbit_view(1).elevation, 40);
-  EXPECT_DOUBLE_EQ(idu.orbit_view(2).elevation, 40);
-  EXPECT_DOUBLE_EQ(idu.orbit_view(3).elevation, 15);
+  // Two elevations, alternating by pairs: 40° in front, 15° for the first pair beside it.
+  EXPECT_DOUBLE_EQ(idu.orbit_view(0).elevation, 40);
+  EXPECT_DOUBLE_EQ(idu.orbit_view(1).elevation, 15);
+  EXPECT_DOUBLE_EQ(idu.orbit_view(2).elevation, 15);
+  EXPECT_DOUBLE_EQ(idu.orbit_view(3).elevation, 40);
 }
 
 TEST(IterativeDatasetUpdate, ScheduleSamplesAddsThenRefreshes) {
