@@ -144,24 +144,30 @@ void save_prior_dataset(const std::string& path, const PriorDataset& d, const Pr
                    {{"format", kDatasetFormat}, {"options", j.dump()}});
 }
 
+int canonical_caption_index(const std::string& caption) {
+  static const std::vector<std::string> all = all_captions();
+  const auto it = std::find(all.begin(), all.end(), caption);
+  require(it != all.end(),
+          "'" + caption + "' is not a canonical caption of the synth grammar (e.g. 'a chair', 'a red cube')");
+  return static_cast<int>(it - all.begin());
+}
+
 PriorDataset select_captions(const PriorDataset& data, const std::vector<std::string>& captions) {
-  const std::vector<std::string> all = all_captions();
   at::Tensor keep = at::zeros({data.size()}, at::kBool);
-  for (const std::string& c : captions) {
-    const auto it = std::find(all.begin(), all.end(), c);
-    require(it != all.end(),
-            "'" + c + "' is not a canonical caption of the synth grammar (e.g. 'a chair', 'a red cube')");
-    keep |= data.captions == static_cast<int>(it - all.begin());
-  }
+  for (const std::string& c : captions) keep |= data.captions == canonical_caption_index(c);
   const at::Tensor idx = keep.nonzero().squeeze(1);
   require(idx.numel() > 0, "the dataset holds no image of the selected captions");
-  PriorDataset out;
-  out.images = data.images.index_select(0, idx);
-  out.tokens = data.tokens.index_select(0, idx);
-  out.views = data.views.index_select(0, idx);
-  out.captions = data.captions.index_select(0, idx);
-  out.lights = data.lights.index_select(0, idx);
-  return out;
+  return data.rows(idx);
+}
+
+PriorDataset PriorDataset::head(int64_t n) const {
+  return {images.narrow(0, 0, n), tokens.narrow(0, 0, n), views.narrow(0, 0, n), captions.narrow(0, 0, n),
+          lights.narrow(0, 0, n)};
+}
+
+PriorDataset PriorDataset::rows(const at::Tensor& index) const {
+  return {images.index_select(0, index), tokens.index_select(0, index), views.index_select(0, index),
+          captions.index_select(0, index), lights.index_select(0, index)};
 }
 
 PriorDataset load_prior_dataset(const std::string& path, PriorDatasetOptions* options) {

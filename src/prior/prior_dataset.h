@@ -43,6 +43,9 @@ struct PriorDataset {
   at::Tensor captions;  // [N] int32: index into all_captions() (no suffix)
   at::Tensor lights;    // [N, 4] float32: direction to light xyz, ambient
   int64_t size() const { return images.defined() ? images.size(0) : 0; }
+  // The first n items (views of the tensors, no copy) / the items at `index` [K] int64: every tensor alike.
+  PriorDataset head(int64_t n) const;
+  PriorDataset rows(const at::Tensor& index) const;
 };
 
 struct PriorItem {
@@ -58,6 +61,9 @@ PriorItem draw_prior_item(const PriorDatasetOptions& options, int64_t index);
 
 // Caption text of an item, e.g. "a red cube, front view".
 std::string prior_item_caption(const PriorItem& item);
+
+// The index of a canonical caption (no view suffix) in all_captions(); InputError naming it otherwise.
+int canonical_caption_index(const std::string& caption);
 
 // The items of `data` whose caption (canonical, without the view suffix) is one of `captions`, in order:
 // for a fine-tune aimed at a few objects. InputError for a caption outside the grammar, or when no item

@@ -128,6 +128,7 @@ PriorTrainResult train_prior(const PriorTrainOptions& options_in) {
   require(o.high_noise_fraction >= 0 && o.high_noise_fraction <= 1,
           "--high-noise-fraction must be in [0, 1]");
   validate_kind_mix(o.data.kind_mix, "data.kind_mix");
+  for (const std::string& c : o.only_captions) canonical_caption_index(c);  // before rendering any data
   const std::string ckpt_path = (fs::path(o.out_dir) / "checkpoint.safetensors").string();
 
   // Resume: the checkpoint's model and data define the run; --steps and the schedule may change.
@@ -205,11 +206,7 @@ PriorTrainResult train_prior(const PriorTrainOptions& options_in) {
             o.data_path + ": this dataset (seed " + std::to_string(stored.seed) + ", " +
                 std::to_string(stored.size) + " images at " + std::to_string(stored.resolution) +
                 ", kind mix " + nlohmann::json(stored.kind_mix).dump() + ") is not the one the run asks for");
-    if (stored.size > o.data.size) {
-      data.images = data.images.narrow(0, 0, o.data.size);
-      data.tokens = data.tokens.narrow(0, 0, o.data.size);
-      data.views = data.views.narrow(0, 0, o.data.size);
-    }
+    if (stored.size > o.data.size) data = data.head(o.data.size);
   } else {
     ProgressBar bar(o.data.size, "rendering dataset", o.progress);
     data = make_prior_dataset(o.data, [&](int64_t done) { bar.update(done); });

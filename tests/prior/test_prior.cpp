@@ -170,6 +170,12 @@ TEST(PriorDataset, SelectCaptionsKeepsOnlyThoseItems) {
   EXPECT_TRUE(contains(input_error_of([&] { select_captions(d, {"a chair, front view"}); }), "canonical"));
   EXPECT_TRUE(contains(input_error_of([&] { select_captions(d, {"a sofa"}); }), "'a sofa'"));
   EXPECT_TRUE(contains(input_error_of([&] { select_captions(d, {"a red cube"}); }), "no image"));
+
+  // head(n): the first n items, every tensor alike.
+  const PriorDataset h = d.head(10);
+  for (const at::Tensor& t : {h.images, h.tokens, h.views, h.captions, h.lights}) EXPECT_EQ(t.size(0), 10);
+  EXPECT_TRUE(h.captions.equal(d.captions.narrow(0, 0, 10)));
+  EXPECT_TRUE(h.lights.equal(d.lights.narrow(0, 0, 10)));
 }
 
 TEST(PriorSampling, DeterministicForASeed) {
@@ -311,6 +317,10 @@ TEST(PriorTraining, LossWeightsAndHighNoiseTimesteps) {
   bad = tiny_training(dir.path);
   bad.high_noise_fraction = 1.5;
   EXPECT_TRUE(contains(input_error_of([&] { train_prior(bad); }), "--high-noise-fraction"));
+  bad = tiny_training(dir.path);
+  bad.only_captions = {"a sofa"};  // refused before any data is rendered or anything written
+  EXPECT_TRUE(contains(input_error_of([&] { train_prior(bad); }), "'a sofa'"));
+  EXPECT_FALSE(fs::exists(dir.path + "/config.json"));
   // A short run with both on trains and records them in its config.
   PriorTrainOptions o = tiny_training(dir.path);
   o.steps = 20;
@@ -324,6 +334,21 @@ TEST(PriorTraining, LossWeightsAndHighNoiseTimesteps) {
   EXPECT_EQ(config["train"]["x0_weight_max"].get<double>(), 50);
   EXPECT_EQ(config["train"]["high_noise_fraction"].get<double>(), 0.5);
   EXPECT_EQ(config["train"]["only_captions"].size(), 2u);
+
+  // --only-caption on a prefix of a larger dataset cache: the selection sees the prefix's captions only.
+  nd::test::TempDir cache_dir;
+  PriorDatasetOptions big = tiny_training(cache_dir.path).data;
+  big.resolution = tiny_config().resolution;
+  big.size = 192;
+  const std::string cache = cache_dir.path + "/data.safetensors";
+  const PriorDataset all = make_prior_dataset(big);
+  save_prior_dataset(cache, all, big);
+  PriorTrainOptions prefix = tiny_training(cache_dir.path + "/run");
+  prefix.steps = 5;
+  prefix.data_path = cache;
+  prefix.data.size = 96;
+  prefix.only_captions = {all_captions().at(all.captions[0].item<int>())};
+  EXPECT_EQ(train_prior(prefix).step, 5);
 }
 
 TEST(ShippedPrior, RedCubeIsRed) {
@@ -380,7 +405,7 @@ TEST(ShippedPrior, ChairFrontDiffersFromBackAsTheRendersDo) {
     const at::Tensor ids = prior->tokenizer().encode(prompt).view({1, -1}).expand({k, -1});
     const at::Tensor views = view_features(std::vector<View>(k, View{15, azimuth, 3, 45}));
     const at::Tensor eps = prior->predict_epsilon_guided(x_t, at::full({k}, t, at::kLong), ids, views, 1.0);
-    return ((x_t - std::sqrt(1 - a) * eps) / std::sqrt(a)).mean(0);
+    return prior->schedule().to_x0(PredictionType::kEpsilon, eps, x_t, t).mean(0);
   };
   const at::Tensor d = predicted_x0(0, "a chair, front view") - predicted_x0(180, "a chair, back view");
   const double projection = (d * d_true).sum().item<double>() / d_true.pow(2).sum().item<double>();
